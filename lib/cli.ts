@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { configLocation, loadConfigWithSources } from './config/load.js';
+import { redactConfig } from './config/redact.js';
+import { isConfigError } from './errors.js';
+
+const USAGE = `Usage:
+  express-resilience config validate [--env <name>] [--dir <path>]
+  express-resilience config print [--env <name>] [--dir <path>] [--format yaml|json]
+
+Commands:
+  config validate   check the configuration; exit 0 when valid, 1 listing every problem
+  config print      print the effective configuration, secrets redacted
+
+Options:
+  --env <name>      environment file layered over default (default: NODE_ENV, else development)
+  --dir <path>      config directory (default: RESILIENCE_CONFIG_DIR, else ./config)
+  --format <fmt>    output of print: yaml (default) or json
+  -h, --help        show this help
+`;
+
+function usageError(message: string): number {
+  process.stderr.write(`express-resilience: ${message}\n\n${USAGE}`);
+  return 2;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Runs the CLI; returns the exit code (0 ok, 1 invalid configuration, 2 usage error). */
+function main(argv: string[]): number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        env: { type: 'string' },
+        dir: { type: 'string' },
+        format: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const [group, command, ...extra] = positionals;
+  if (group === undefined) return usageError('missing command');
+  if (group !== 'config') return usageError(`unknown command "${group}"`);
+  if (command !== 'validate' && command !== 'print') {
+    return usageError(
+      command === undefined ? 'missing config command' : `unknown config command "${command}"`,
+    );
+  }
+  if (extra.length > 0) return usageError(`unexpected argument "${extra[0]}"`);
+  if (command === 'validate' && values.format !== undefined) {
+    return usageError('--format only applies to config print');
+  }
+  const format = values.format ?? 'yaml';
+  if (format !== 'yaml' && format !== 'json') {
+    return usageError(`--format must be yaml or json, got "${format}"`);
+  }
+
+  const options = { env: values.env, dir: values.dir };
+  try {
+    const loaded = loadConfigWithSources(options);
+    if (command === 'validate') {
+      const { middleware, resources } = loaded.config;
+      const files =
+        loaded.files.length === 0 ? 'no files, schema defaults only' : loaded.files.join(', ');
+      const resourceCount =
+        Object.keys(resources.http).length + Object.keys(resources.redis).length;
+      process.stdout.write(
+        `OK: configuration is valid (env ${loaded.env}; ${plural(middleware.routes.length, 'route')}, ${plural(resourceCount, 'resource')}; ${files})\n`,
+      );
+    } else {
+      const redacted = redactConfig(loaded.config);
+      process.stdout.write(
+        format === 'json' ? `${JSON.stringify(redacted, null, 2)}\n` : stringify(redacted),
+      );
+    }
+    return 0;
+  } catch (err) {
+    if (!isConfigError(err)) {
+      process.stderr.write(`express-resilience: ${(err as Error).message}\n`);
+      return 1;
+    }
+    const { env, dir } = configLocation(options);
+    process.stderr.write(
+      `express-resilience: invalid configuration (env ${env}, dir ${dir}), ${plural(err.problems.length, 'problem')}:\n${err.problems
+        .map((p) => `  - ${p}\n`)
+        .join('')}`,
+    );
+    return 1;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));

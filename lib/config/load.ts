@@ -1,0 +1,413 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import convict from 'convict';
+import { parseDocument } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { entryEnvVar } from './formats.js';
+import { formatPath, isPlainObject, rawKey, setOwn } from './problems.js';
+import type { Path, Problem, Report } from './problems.js';
+import { protectSensitive } from './redact.js';
+import { resolveTree } from './resolve.js';
+import { configSchema } from './schema.js';
+import type { ResilienceConfig, ResilienceConfigInput } from './types.js';
+import { formatOf, isLeaf, walk } from './walk.js';
+import type { Branch } from './walk.js';
+
+const BRAND = Symbol.for('express-resilience.config');
+
+/** Options of {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /** Environment whose file is layered over the defaults. Default: `NODE_ENV`, else `development`. */
+  env?: string;
+  /** Config directory. Default: `RESILIENCE_CONFIG_DIR`, else `<cwd>/config`. */
+  dir?: string;
+  /** Applied last, over files and environment variables. */
+  overrides?: ResilienceConfigInput;
+  /** Where `NODE_ENV`, `RESILIENCE_CONFIG_DIR` and `RESILIENCE_*` are read. Default: `process.env`. */
+  environment?: NodeJS.ProcessEnv;
+}
+
+/** Options of {@link resolveConfig}. */
+export interface ResolveConfigOptions {
+  /** Where `RESILIENCE_*` variables are read. Default: `process.env`. */
+  environment?: NodeJS.ProcessEnv;
+}
+
+/** A loaded config and where it came from (for the CLI). */
+export interface LoadedConfig {
+  config: ResilienceConfig;
+  env: string;
+  dir: string;
+  /** Files read, in layering order. */
+  files: string[];
+}
+
+/** True for a config returned by {@link loadConfig} / {@link resolveConfig}, from any copy of the pack. */
+export function isResolvedConfig(value: unknown): value is ResilienceConfig {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[BRAND] === true
+  );
+}
+
+/**
+ * Loads, layers, validates and resolves the configuration:
+ * schema defaults < `<dir>/default.{yaml,yml,json}` < `<dir>/<env>.{yaml,yml,json}` <
+ * `RESILIENCE_*` environment variables < `overrides`. Objects merge key by key; lists replace.
+ * Validation is strict (unknown keys are errors). Routes and named policies are resolved
+ * against `middleware.defaults`, durations become milliseconds.
+ *
+ * A missing directory or file is fine (schema defaults apply); a file that exists must parse.
+ *
+ * @returns a deep-frozen {@link ResilienceConfig}; `JSON.stringify` and `util.inspect` of it
+ *   (or of any part holding a secret) show secrets redacted.
+ * @throws ConfigError listing every problem found, one line each, with its path and the file
+ *   (or environment variable, or `overrides`) that set the value.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): ResilienceConfig {
+  return loadConfigWithSources(options).config;
+}
+
+/** The environment name and absolute config directory {@link loadConfig} would use. */
+export function configLocation(
+  options: Pick<LoadConfigOptions, 'env' | 'dir' | 'environment'> = {},
+): { env: string; dir: string } {
+  const environment = options.environment ?? process.env;
+  return {
+    env: options.env ?? (environment.NODE_ENV || 'development'),
+    dir: resolve(options.dir ?? (environment.RESILIENCE_CONFIG_DIR || 'config')),
+  };
+}
+
+/**
+ * {@link loadConfig}, also returning the environment, directory and files used.
+ *
+ * @throws ConfigError as {@link loadConfig}.
+ */
+export function loadConfigWithSources(options: LoadConfigOptions = {}): LoadedConfig {
+  const environment = options.environment ?? process.env;
+  const { env, dir } = configLocation(options);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(env)) {
+    throw new ConfigError([
+      `environment name ${JSON.stringify(env)} is invalid (letters, digits, _ . - only)`,
+    ]);
+  }
+  const fileProblems: string[] = [];
+  const files: string[] = [];
+  for (const base of env === 'default' ? ['default'] : ['default', env]) {
+    const found = findFile(dir, base, fileProblems);
+    if (found !== undefined) files.push(found);
+  }
+  const layers: Layer[] = [];
+  for (const file of files) {
+    const data = readFile(file, fileProblems);
+    if (data !== undefined) layers.push({ source: file, data });
+  }
+  if (fileProblems.length > 0) throw new ConfigError(fileProblems);
+  const config = build(layers, environment, {
+    source: 'overrides',
+    data: options.overrides ?? {},
+  });
+  return { config, env, dir, files };
+}
+
+/**
+ * Validates a config object given in code on top of the schema defaults (and the `RESILIENCE_*`
+ * environment variables, which it overrides); no file is read. A config that is already
+ * resolved is returned as is.
+ *
+ * @throws ConfigError listing every problem found.
+ */
+export function resolveConfig(
+  input: ResilienceConfigInput | ResilienceConfig = {},
+  options: ResolveConfigOptions = {},
+): ResilienceConfig {
+  if (isResolvedConfig(input)) return input;
+  return build([], options.environment ?? process.env, { source: 'config object', data: input });
+}
+
+// ---------------------------------------------------------------------------------------------
+// files
+
+const EXTENSIONS = ['.yaml', '.yml', '.json'];
+
+function findFile(dir: string, base: string, problems: string[]): string | undefined {
+  const found = EXTENSIONS.map((ext) => join(dir, base + ext)).filter((file) => existsSync(file));
+  if (found.length > 1) {
+    problems.push(`${dir}: only one of ${found.map((f) => basename(f)).join(', ')} may exist`);
+    return undefined;
+  }
+  return found[0];
+}
+
+function readFile(file: string, problems: string[]): Record<string, unknown> | undefined {
+  let text: string;
+  try {
+    if (!statSync(file).isFile()) throw new Error('not a file');
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`${file}: cannot be read: ${(err as Error).message}`);
+    return undefined;
+  }
+  let data: unknown;
+  if (file.endsWith('.json')) {
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      problems.push(`${file}: invalid JSON: ${(err as Error).message}`);
+      return undefined;
+    }
+  } else {
+    const doc = parseDocument(text, { merge: true, prettyErrors: false });
+    const error = doc.errors[0];
+    if (error !== undefined) {
+      problems.push(`${file}: invalid YAML: ${error.message.split('\n')[0]}`);
+      return undefined;
+    }
+    data = doc.toJS({ maxAliasCount: 1000 });
+  }
+  if (data === null || data === undefined) return {};
+  if (!isPlainObject(data)) {
+    problems.push(
+      `${file}: must hold a mapping of sections (middleware, resources, metrics, health, shutdown), got ${
+        Array.isArray(data) ? 'a list' : typeof data
+      }`,
+    );
+    return undefined;
+  }
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// layering
+
+interface Layer {
+  source: string;
+  data: unknown;
+}
+
+/** Which layer last set each path: the file, env var or `overrides` named in problems. */
+class Provenance {
+  private readonly sources = new Map<string, { source: string; order: number }>();
+  private order = 0;
+
+  /**
+   * Records that `source` set `path`. `replace`: the value replaced whatever was there, so
+   * older records below `path` are dropped and every path inside the value is recorded.
+   */
+  set(path: readonly string[], value: unknown, source: string, replace: boolean): void {
+    if (replace) {
+      const prefix = `${rawKey(path)}\u0000`;
+      for (const existing of this.sources.keys()) {
+        if (existing.startsWith(prefix)) this.sources.delete(existing);
+      }
+    }
+    this.record(path, value, source, replace);
+  }
+
+  private record(path: readonly string[], value: unknown, source: string, deep: boolean): void {
+    this.sources.set(rawKey(path), { source, order: this.order++ });
+    if (deep && (isPlainObject(value) || Array.isArray(value))) {
+      for (const [k, v] of Object.entries(value)) this.record([...path, k], v, source, true);
+    }
+  }
+
+  private exact(path: Path): { source: string; order: number } | undefined {
+    return this.sources.get(rawKey(path));
+  }
+
+  /** The source of `path` (or its closest recorded ancestor), or of the latest of `involves`. */
+  lookup(path: Path, involves?: readonly Path[]): string | undefined {
+    let best: { source: string; order: number } | undefined;
+    for (const p of involves ?? []) {
+      const found = this.exact(p);
+      if (found !== undefined && (best === undefined || found.order > best.order)) best = found;
+    }
+    if (best !== undefined) return best.source;
+    for (let n = path.length; n > 0; n--) {
+      const found = this.exact(path.slice(0, n));
+      if (found !== undefined) return found.source;
+    }
+    return undefined;
+  }
+}
+
+/** Copies plain objects and arrays, so merging never shares or mutates the caller's objects. */
+function copy(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(copy);
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) setOwn(out, key, copy(v));
+  return out;
+}
+
+function merge(
+  target: Record<string, unknown>,
+  source: Record<string, unknown>,
+  path: string[],
+  from: string,
+  provenance: Provenance,
+): void {
+  for (const [key, value] of Object.entries(source)) {
+    if (value === undefined) continue;
+    const at = [...path, key];
+    const existing = Object.hasOwn(target, key) ? target[key] : undefined;
+    if (isPlainObject(value) && isPlainObject(existing)) {
+      provenance.set(at, value, from, false);
+      merge(existing, value, at, from, provenance);
+    } else {
+      provenance.set(at, value, from, true);
+      setOwn(target, key, copy(value));
+    }
+  }
+}
+
+function nested(path: readonly string[], value: unknown): Record<string, unknown> {
+  let data = value;
+  for (let i = path.length - 1; i >= 0; i--) {
+    const level: Record<string, unknown> = {};
+    setOwn(level, path[i]!, data);
+    data = level;
+  }
+  return data as Record<string, unknown>;
+}
+
+function keysAt(data: unknown, path: readonly string[]): string[] {
+  let node = data;
+  for (const key of path) {
+    if (!isPlainObject(node)) return [];
+    node = node[key];
+  }
+  return isPlainObject(node) ? Object.keys(node) : [];
+}
+
+/**
+ * One layer per environment variable that is set: the schema's `env` leaves, and the per-entry
+ * variables of resource maps (`RESILIENCE_HTTP_<NAME>_ORIGIN`, ...) for the entries declared in
+ * files or overrides.
+ */
+function environmentLayers(environment: NodeJS.ProcessEnv, declared: readonly unknown[]): Layer[] {
+  const layers: Layer[] = [];
+  const add = (name: string, path: readonly string[], toValue: (raw: string) => unknown): void => {
+    const raw = environment[name];
+    if (raw !== undefined) {
+      layers.push({ source: `environment variable ${name}`, data: nested(path, toValue(raw)) });
+    }
+  };
+  const visit = (node: Branch, path: string[]): void => {
+    for (const [key, child] of Object.entries(node)) {
+      const at = [...path, key];
+      if (!isLeaf(child)) {
+        visit(child, at);
+        continue;
+      }
+      const format = formatOf(child);
+      const toValue = (raw: string): unknown => (format.fromEnv ? format.fromEnv(raw) : raw);
+      if (child.env !== undefined) add(child.env, at, toValue);
+      const spec = format.entries;
+      if (spec?.envPrefix === undefined) continue;
+      const names = new Set(declared.flatMap((data) => keysAt(data, at)));
+      for (const name of names) visitEntry(spec.schema, [...at, name], spec.envPrefix, name);
+    }
+  };
+  const visitEntry = (node: Branch, path: string[], prefix: string, entry: string): void => {
+    for (const [key, child] of Object.entries(node)) {
+      const at = [...path, key];
+      if (!isLeaf(child)) visitEntry(child, at, prefix, entry);
+      else if (child.entryEnv !== undefined) {
+        const format = formatOf(child);
+        add(entryEnvVar(prefix, entry, child.entryEnv), at, (raw) =>
+          format.fromEnv ? format.fromEnv(raw) : raw,
+        );
+      }
+    }
+  };
+  visit(configSchema, []);
+  return layers;
+}
+
+// ---------------------------------------------------------------------------------------------
+// validation and resolution
+
+function build(files: Layer[], environment: NodeJS.ProcessEnv, last: Layer): ResilienceConfig {
+  const provenance = new Provenance();
+  const merged: Record<string, unknown> = {};
+  const problems: Problem[] = [];
+  const apply = (layer: Layer): void => {
+    if (isPlainObject(layer.data)) merge(merged, layer.data, [], layer.source, provenance);
+    else {
+      problems.push({
+        path: [],
+        message: `${layer.source} must be an object, got ${typeof layer.data}`,
+      });
+    }
+  };
+  files.forEach(apply);
+  environmentLayers(environment, [merged, last.data]).forEach(apply);
+  apply(last);
+
+  const invalid = new Set<string>();
+  const report: Report = (path, message, involves) => {
+    problems.push({ path, message, involves });
+    invalid.add(rawKey(path));
+  };
+  const coerced = walk(configSchema, merged, [], 'complete', report);
+  if (problems.length === 0) {
+    // convict stays the authority: its strict validation over the coerced tree must agree.
+    for (const line of convictProblems(coerced)) problems.push({ path: [], message: line });
+  }
+  const resolved = resolveTree(coerced, {
+    report,
+    isInvalid: (path) => invalid.has(rawKey(path)),
+  });
+  if (problems.length > 0) {
+    const lines = problems.map((problem) => {
+      const source = provenance.lookup(problem.path, problem.involves);
+      const where = problem.path.length === 0 ? '' : `${formatPath(problem.path)}: `;
+      return `${where}${problem.message}${source === undefined ? '' : ` (from ${source})`}`;
+    });
+    throw new ConfigError([...new Set(lines)]);
+  }
+  return seal(resolved);
+}
+
+function convictProblems(coerced: Record<string, unknown>): string[] {
+  const config = convict(configSchema as unknown as convict.Schema<ResilienceConfig>, {
+    env: {},
+    args: [],
+  });
+  // set() per leaf rather than load(): convict's load() recurses into object values of leaves
+  // (our maps) through schema nodes that leaves do not have.
+  const visit = (node: Branch, path: string[], value: Record<string, unknown>): void => {
+    for (const [key, child] of Object.entries(node)) {
+      if (isLeaf(child)) config.set([...path, key].join('.'), value[key]);
+      else visit(child, [...path, key], value[key] as Record<string, unknown>);
+    }
+  };
+  try {
+    visit(configSchema, [], coerced);
+    config.validate({ allowed: 'strict' });
+    return [];
+  } catch (err) {
+    // convict appends the whole value, which for resource maps may hold secrets.
+    return (err as Error).message
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => line.replace(/: value was .*$/, ''));
+  }
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const child of Object.values(value)) deepFreeze(child);
+}
+
+/** Brands, protects secrets from printing, and deep-freezes a resolved tree. */
+function seal(config: ResilienceConfig): ResilienceConfig {
+  protectSensitive(config);
+  Object.defineProperty(config, BRAND, { value: true, enumerable: false });
+  deepFreeze(config);
+  return config;
+}

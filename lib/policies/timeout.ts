@@ -1,0 +1,289 @@
+import { InvalidArgumentError, TimeoutError, withoutStack } from '../errors.js';
+import { systemClock } from './clock.js';
+import type { Clock } from './clock.js';
+
+/** Options of a {@link Deadline}. */
+export interface DeadlineOptions {
+  /** Milliseconds until the deadline; a number in [0, 2147483647]. */
+  timeoutMs: number;
+  /** Time source for `deadline` and `remaining()`. Default {@link systemClock}. */
+  clock?: Clock;
+  /** HTTP status of the {@link TimeoutError} raised on expiry; an integer 100-599. Default 504. */
+  status?: number;
+  /** Called once, with the error, when the deadline passes (before the signal aborts). */
+  onExpire?: (error: TimeoutError) => void;
+}
+
+/** setTimeout clamps larger delays to 1 ms (with a warning), which would expire at once. */
+const MAX_TIMER_DELAY = 2_147_483_647;
+
+const PENDING = 0;
+const EXPIRED = 1;
+const ABORTED = 2;
+const CLEARED = 3;
+type State = typeof PENDING | typeof EXPIRED | typeof ABORTED | typeof CLEARED;
+
+function checkTimeout(name: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !(value >= 0 && value <= MAX_TIMER_DELAY)) {
+    throw new InvalidArgumentError(
+      `${name} must be a number of milliseconds in [0, ${MAX_TIMER_DELAY}], got ${String(value)}`,
+    );
+  }
+}
+
+function checkStatus(value: unknown): asserts value is number | undefined {
+  if (
+    value !== undefined &&
+    !(Number.isInteger(value) && (value as number) >= 100 && (value as number) <= 599)
+  ) {
+    throw new InvalidArgumentError(`status must be an integer 100-599, got ${String(value)}`);
+  }
+}
+
+function checkClock(value: unknown): asserts value is Clock | undefined {
+  if (value !== undefined && typeof (value as Clock | null)?.now !== 'function') {
+    throw new InvalidArgumentError(`clock must have a now() method, got ${String(value)}`);
+  }
+}
+
+// The timer callback, with access to the private state, so no deadline needs its own closure;
+// assigned in Deadline's static block.
+let fire: (deadline: Deadline) => void;
+
+/**
+ * A point in time by which work must finish, with one unref'd timer and an `AbortSignal`
+ * that is only created when someone reads it (an `AbortController` and, worse, aborting one
+ * cost microseconds on Node 20 — too much for every request).
+ *
+ * Exactly one of three things ends a deadline, and the first one wins: it expires (the timer
+ * fires: `onExpire(error)`, then the signal aborts with that {@link TimeoutError}), it is
+ * aborted ({@link Deadline.abort}), or it is cleared ({@link Deadline.clear}: the work finished
+ * in time; the signal never aborts). Later calls to `abort()`/`clear()` do nothing.
+ */
+export class Deadline {
+  /** The absolute deadline on the clock's scale: `clock.now() + timeoutMs` at construction. */
+  readonly deadline: number;
+  /** The timeout this deadline was created with, in milliseconds. */
+  readonly timeoutMs: number;
+  private readonly clock: Clock;
+  private readonly status: number;
+  private readonly onExpire: ((error: TimeoutError) => void) | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private controller: AbortController | undefined = undefined;
+  private state: State = PENDING;
+  private reason: unknown = undefined;
+
+  /**
+   * Starts the deadline's timer.
+   * @throws InvalidArgumentError when `timeoutMs` is not a number in [0, 2147483647], `status`
+   *   not an integer 100-599, `clock` has no `now()` or `onExpire` is not a function.
+   */
+  constructor(options: DeadlineOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError(`deadline options must be an object, got ${String(options)}`);
+    }
+    const { timeoutMs, clock = systemClock, status = 504, onExpire } = options;
+    checkTimeout('timeoutMs', timeoutMs);
+    checkStatus(status);
+    checkClock(clock);
+    if (onExpire !== undefined && typeof onExpire !== 'function') {
+      throw new InvalidArgumentError(`onExpire must be a function, got ${String(onExpire)}`);
+    }
+    this.timeoutMs = timeoutMs;
+    this.clock = clock;
+    this.status = status;
+    this.onExpire = onExpire;
+    this.deadline = clock.now() + timeoutMs;
+    this.timer = setTimeout(fire, timeoutMs, this);
+    this.timer.unref();
+  }
+
+  /** Milliseconds left before the deadline; 0 (never negative) once it has passed. */
+  remaining(): number {
+    if (this.state === EXPIRED) return 0;
+    const left = this.deadline - this.clock.now();
+    return left > 0 ? left : 0;
+  }
+
+  /** True once the deadline has passed (by the timer or by the clock), even if cleared. */
+  get expired(): boolean {
+    return this.state === EXPIRED || this.clock.now() >= this.deadline;
+  }
+
+  /**
+   * Aborts when the deadline expires (reason: the {@link TimeoutError}) or on
+   * {@link Deadline.abort} (reason: its argument). Created on first access; never aborts after
+   * {@link Deadline.clear}.
+   */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.state === EXPIRED || this.state === ABORTED) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  /**
+   * Ends the deadline early, e.g. when the client disconnected: clears the timer and aborts the
+   * signal (if it was created) with `reason` (default: an `AbortError` DOMException).
+   * `onExpire` is not called. Does nothing once the deadline has ended.
+   */
+  abort(reason?: unknown): void {
+    if (this.state !== PENDING) return;
+    this.state = ABORTED;
+    this.reason = reason;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.controller?.abort(reason);
+  }
+
+  /**
+   * The work finished in time: clears the timer. Never aborts the signal (aborting costs
+   * microseconds and would wake every listener for nothing). Does nothing once ended.
+   */
+  clear(): void {
+    if (this.state !== PENDING) return;
+    this.state = CLEARED;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  static {
+    fire = (d) => {
+      if (d.state !== PENDING) return;
+      d.state = EXPIRED;
+      d.timer = undefined;
+      const error = withoutStack(
+        () =>
+          new TimeoutError(`Deadline of ${d.timeoutMs} ms exceeded`, {
+            timeoutMs: d.timeoutMs,
+            status: d.status,
+          }),
+      );
+      d.reason = error;
+      // onExpire first, so whoever answers the request (504) does so before abort listeners run.
+      try {
+        d.onExpire?.(error);
+      } finally {
+        d.controller?.abort(error);
+      }
+    };
+  }
+}
+
+/**
+ * Creates a {@link Deadline}.
+ * @throws InvalidArgumentError on invalid options (see the constructor).
+ */
+export function deadline(options: DeadlineOptions): Deadline {
+  return new Deadline(options);
+}
+
+/** Options of {@link withTimeout}. */
+export interface WithTimeoutOptions {
+  /** HTTP status of the {@link TimeoutError}; default 504. */
+  status?: number;
+  /** Time source; default {@link systemClock}. */
+  clock?: Clock;
+  /** An enclosing deadline: the effective timeout is `min(timeoutMs, parent.remaining())`. */
+  parent?: Deadline;
+}
+
+function timeoutError(timeoutMs: number, status: number | undefined): TimeoutError {
+  return withoutStack(
+    () => new TimeoutError(`Deadline of ${timeoutMs} ms exceeded`, { timeoutMs, status }),
+  );
+}
+
+/**
+ * Runs `fn` under a timeout: settles as `fn` does, or rejects with a {@link TimeoutError}
+ * after `timeoutMs` (then `deadline.signal`, if `fn` read it, aborts). `fn` gets the
+ * {@link Deadline}; read `.signal` only when needed. When `fn` finishes in time the timer is
+ * cleared and nothing is aborted. With no time left (`timeoutMs` 0, or a parent deadline that
+ * has passed) it rejects at once without calling `fn`.
+ *
+ * Rejects with InvalidArgumentError when `timeoutMs` is not a number in [0, 2147483647],
+ * `fn` is not a function or an option is invalid.
+ */
+export function withTimeout<T>(
+  timeoutMs: number,
+  fn: (deadline: Deadline) => Promise<T> | T,
+  options?: WithTimeoutOptions,
+): Promise<T> {
+  let effective: number;
+  try {
+    checkTimeout('timeoutMs', timeoutMs);
+    if (typeof fn !== 'function') {
+      throw new InvalidArgumentError(`withTimeout fn must be a function, got ${String(fn)}`);
+    }
+    checkStatus(options?.status);
+    checkClock(options?.clock);
+    const parent = options?.parent;
+    if (parent !== undefined && !(parent instanceof Deadline)) {
+      throw new InvalidArgumentError(`parent must be a Deadline, got ${String(parent)}`);
+    }
+    effective = parent === undefined ? timeoutMs : Math.min(timeoutMs, parent.remaining());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (effective <= 0) return Promise.reject(timeoutError(effective, options?.status));
+
+  return new Promise<T>((resolve, reject) => {
+    const d = new Deadline({
+      timeoutMs: effective,
+      clock: options?.clock,
+      status: options?.status,
+      onExpire: reject,
+    });
+    let result: Promise<T> | T;
+    try {
+      result = fn(d);
+    } catch (err) {
+      d.clear();
+      reject(err);
+      return;
+    }
+    if (typeof (result as PromiseLike<T> | null | undefined)?.then !== 'function') {
+      d.clear();
+      resolve(result);
+      return;
+    }
+    (result as PromiseLike<T>).then(
+      (value) => {
+        d.clear();
+        resolve(value);
+      },
+      (err: unknown) => {
+        d.clear();
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Parses an incoming deadline header (an integer number of milliseconds, digits only) and
+ * returns `min(value, capMs)`. Returns `capMs` for a missing, empty, repeated (array of more
+ * than one value), negative, fractional, non-numeric or overflowing value, so a client can
+ * shorten its deadline but never lengthen it.
+ * @throws InvalidArgumentError when `capMs` is not a number in [0, 2147483647].
+ */
+export function parseDeadlineHeader(
+  value: string | readonly string[] | undefined,
+  capMs: number,
+): number {
+  checkTimeout('capMs', capMs);
+  let text: string | undefined;
+  if (typeof value === 'string') text = value;
+  else if (Array.isArray(value) && value.length === 1) text = (value as readonly string[])[0];
+  if (typeof text !== 'string' || text.length === 0) return capMs;
+  let ms = 0;
+  for (let i = 0; i < text.length; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return capMs;
+    ms = ms * 10 + digit;
+    // Past the cap the answer is capMs whatever follows; stopping keeps `ms` exact.
+    if (ms > capMs) return capMs;
+  }
+  return ms < capMs ? ms : capMs;
+}

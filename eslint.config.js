@@ -17,10 +17,19 @@ export default tseslint.config(
         setImmediate: 'readonly',
         Buffer: 'readonly',
         URL: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+        fetch: 'readonly',
+        performance: 'readonly',
+        queueMicrotask: 'readonly',
+        structuredClone: 'readonly',
       },
     },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-explicit-any': 'error',
       'no-console': ['error', { allow: ['warn', 'error'] }],
@@ -28,7 +37,26 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.ts', 'load/**/*.ts', 'load/**/*.js', 'examples/**/*.ts', 'lib/cli.ts', 'lib/config/docs.ts'],
+    files: ['**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    files: ['test/external/**'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    files: [
+      'test/**/*.ts',
+      'load/**/*.ts',
+      'load/**/*.js',
+      'examples/**/*.ts',
+      'lib/cli.ts',
+      'lib/config/docs.ts',
+    ],
     rules: { 'no-console': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },
 );

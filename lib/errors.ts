@@ -64,7 +64,9 @@ export abstract class ResilienceError extends Error {
 
 /** True for any {@link ResilienceError}, including one from another installed copy. */
 export function isResilienceError(err: unknown): err is ResilienceError {
-  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true;
+  return (
+    typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true
+  );
 }
 
 function hasCode<T extends ResilienceError>(err: unknown, code: ResilienceErrorCode): err is T {

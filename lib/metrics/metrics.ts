@@ -1,0 +1,243 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Metric } from 'prom-client';
+import type { BreakerState, CircuitBreaker } from '../policies/breaker.js';
+import type { Bulkhead } from '../policies/bulkhead.js';
+
+/** Options for {@link createMetrics}. */
+export interface MetricsOptions {
+  /** Registry to register on; default: a new one owned by this instance. */
+  registry?: Registry | undefined;
+  /** Prefix of every metric name; default `resilience_`. */
+  prefix?: string | undefined;
+  /** Request-duration histogram buckets, in seconds. */
+  buckets?: readonly number[] | undefined;
+  /** Also collect prom-client's default process metrics (once per registry); default false. */
+  defaultMetrics?: boolean | undefined;
+}
+
+/** Why a request was turned away; the `reason` label of the rejection counter. */
+export type RejectionReason =
+  'rate_limited' | 'breaker_open' | 'bulkhead_full' | 'bulkhead_queue_timeout' | 'timeout';
+
+/** A breaker's owner kind: an inbound route/named policy, or an outbound resource. */
+export type BreakerScope = 'route' | 'resource';
+
+const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half-open', 'isolated'];
+
+const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+interface Disposable {
+  dispose(): void;
+}
+
+/**
+ * Gauges whose value is read from live objects at scrape time (STYLE.md: "pools expose a
+ * stats snapshot that gauges read"). Kept per gauge, not per instance, because two middleware
+ * instances sharing one registry share the gauge object prom-client hands back.
+ */
+const gaugeReaders = new WeakMap<Gauge, Set<(gauge: Gauge) => void>>();
+
+function readGauge(this: Gauge): void {
+  this.reset();
+  const readers = gaugeReaders.get(this);
+  if (readers) for (const read of readers) read(this);
+}
+
+/**
+ * Every metric of the pack, defined in one place on one prom-client registry. Policies never
+ * import prom-client: this class subscribes to their events and reads their stats.
+ */
+export class ResilienceMetrics {
+  readonly registry: Registry;
+  readonly prefix: string;
+  /** Requests turned away (or, in shadow mode, that would have been), by route and reason. */
+  readonly rejections: Counter<'route' | 'reason' | 'mode'>;
+  /** 1 for each breaker's current state, 0 for the others. */
+  readonly breakerState: Gauge<'breaker' | 'scope' | 'state'>;
+  readonly breakerTransitions: Counter<'breaker' | 'scope' | 'from' | 'to'>;
+  readonly bulkheadActive: Gauge<'route'>;
+  readonly bulkheadQueued: Gauge<'route'>;
+  readonly bulkheadLimit: Gauge<'route'>;
+  /** Slots taken back from handlers still running `releaseGrace` after their timeout. */
+  readonly bulkheadForcedReleases: Counter<'route'>;
+  /** Rate-limit decisions: allowed, limited, shadow_limited (counted, not enforced), allowlisted. */
+  readonly rateLimitDecisions: Counter<'route' | 'result'>;
+  readonly rateLimitStoreErrors: Counter<'route' | 'store'>;
+  /** Responses a handler attempted after its timeout response was sent; dropped. */
+  readonly lateResponses: Counter<'route'>;
+  readonly requestDuration: Histogram<'route' | 'method' | 'status_class'>;
+
+  private readonly disposables = new Set<Disposable>();
+  private closed = false;
+
+  constructor(options: MetricsOptions = {}) {
+    this.registry = options.registry ?? new Registry();
+    const p = (this.prefix = options.prefix ?? 'resilience_');
+    if (
+      options.defaultMetrics === true &&
+      !this.registry.getSingleMetric(`${p}process_cpu_seconds_total`)
+    ) {
+      collectDefaultMetrics({ register: this.registry, prefix: p });
+    }
+
+    this.rejections = this.counter(
+      `${p}rejections_total`,
+      'Requests rejected by a resilience policy (mode="shadow": would have been, but enforce is off).',
+      ['route', 'reason', 'mode'],
+    );
+    this.breakerState = this.gauge(
+      `${p}breaker_state`,
+      'Circuit breaker state: 1 for the current state, 0 for the others.',
+      ['breaker', 'scope', 'state'],
+    );
+    this.breakerTransitions = this.counter(
+      `${p}breaker_transitions_total`,
+      'Circuit breaker state transitions.',
+      ['breaker', 'scope', 'from', 'to'],
+    );
+    this.bulkheadActive = this.gauge(`${p}bulkhead_active`, 'Calls holding a bulkhead slot.', [
+      'route',
+    ]);
+    this.bulkheadQueued = this.gauge(`${p}bulkhead_queued`, 'Calls waiting in a bulkhead queue.', [
+      'route',
+    ]);
+    this.bulkheadLimit = this.gauge(`${p}bulkhead_limit`, 'Bulkhead concurrency limit.', ['route']);
+    this.bulkheadForcedReleases = this.counter(
+      `${p}bulkhead_forced_releases_total`,
+      'Bulkhead slots force-released after the grace period because the handler never finished.',
+      ['route'],
+    );
+    this.rateLimitDecisions = this.counter(
+      `${p}rate_limit_decisions_total`,
+      'Rate-limit decisions by result.',
+      ['route', 'result'],
+    );
+    this.rateLimitStoreErrors = this.counter(
+      `${p}rate_limit_store_errors_total`,
+      'Rate-limit store failures.',
+      ['route', 'store'],
+    );
+    this.lateResponses = this.counter(
+      `${p}late_responses_total`,
+      'Responses from handlers that finished after their timeout response was sent (dropped).',
+      ['route'],
+    );
+    this.requestDuration = this.histogram(
+      `${p}http_request_duration_seconds`,
+      'Inbound request duration, by route name, method and status class.',
+      ['route', 'method', 'status_class'],
+      options.buckets ?? DEFAULT_BUCKETS,
+    );
+  }
+
+  /** Publishes a breaker's state and transitions under `name`; returns a handle that stops it. */
+  watchBreaker(name: string, scope: BreakerScope, breaker: CircuitBreaker): Disposable {
+    const readState = (gauge: Gauge): void => {
+      const state = breaker.state;
+      for (const s of BREAKER_STATES)
+        gauge.set({ breaker: name, scope, state: s }, s === state ? 1 : 0);
+    };
+    const stateChanges = breaker.onStateChange(({ from, to }) => {
+      this.breakerTransitions.inc({ breaker: name, scope, from, to });
+    });
+    return this.track(this.addReader(this.breakerState, readState), stateChanges);
+  }
+
+  /** Publishes a bulkhead's active/queued/limit under the route `name`. */
+  watchBulkhead(name: string, bulkhead: Bulkhead): Disposable {
+    return this.track(
+      this.addReader(this.bulkheadActive, (g) => g.set({ route: name }, bulkhead.active)),
+      this.addReader(this.bulkheadQueued, (g) => g.set({ route: name }, bulkhead.queued)),
+      this.addReader(this.bulkheadLimit, (g) => g.set({ route: name }, bulkhead.maxConcurrent)),
+    );
+  }
+
+  /** The Prometheus text exposition of the registry. */
+  async scrape(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** Stops every subscription made through this instance; idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const d of this.disposables) d.dispose();
+    this.disposables.clear();
+  }
+
+  private track(...parts: Disposable[]): Disposable {
+    const handle: Disposable = {
+      dispose: () => {
+        if (!this.disposables.delete(handle)) return;
+        for (const part of parts) part.dispose();
+      },
+    };
+    this.disposables.add(handle);
+    return handle;
+  }
+
+  private addReader<L extends string>(
+    gauge: Gauge<L>,
+    read: (gauge: Gauge<L>) => void,
+  ): Disposable {
+    const readers = gaugeReaders.get(gauge as Gauge) as Set<(g: Gauge<L>) => void> | undefined;
+    readers?.add(read);
+    return { dispose: () => readers?.delete(read) };
+  }
+
+  private existing<M extends Metric>(
+    name: string,
+    kind: new (...args: never[]) => M,
+  ): M | undefined {
+    const found = this.registry.getSingleMetric(name);
+    if (found === undefined) return undefined;
+    if (!(found instanceof kind)) {
+      throw new TypeError(`metric ${name} already exists in the registry with another type`);
+    }
+    return found;
+  }
+
+  private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
+    return (
+      this.existing<Counter<L>>(name, Counter) ??
+      new Counter({ name, help, labelNames, registers: [this.registry] })
+    );
+  }
+
+  private gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {
+    const found = this.existing<Gauge<L>>(name, Gauge);
+    if (found) return found;
+    const gauge = new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect: readGauge,
+    });
+    gaugeReaders.set(gauge as Gauge, new Set());
+    return gauge;
+  }
+
+  private histogram<L extends string>(
+    name: string,
+    help: string,
+    labelNames: L[],
+    buckets: readonly number[],
+  ): Histogram<L> {
+    return (
+      this.existing<Histogram<L>>(name, Histogram) ??
+      new Histogram({ name, help, labelNames, buckets: [...buckets], registers: [this.registry] })
+    );
+  }
+}
+
+/** Creates the pack's metrics on `options.registry` (or a new registry). */
+export function createMetrics(options?: MetricsOptions): ResilienceMetrics {
+  return new ResilienceMetrics(options);
+}
+
+/** `2xx`, `4xx`, … for a status code: a bounded label. */
+export function statusClass(status: number): string {
+  if (status >= 100 && status < 600) return `${Math.floor(status / 100)}xx`;
+  return 'other';
+}

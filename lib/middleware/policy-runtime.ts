@@ -1,0 +1,240 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PolicySet } from '../config/types.js';
+import {
+  BreakerOpenError,
+  InvalidArgumentError,
+  RateLimitedError,
+  ResourceUnavailableError,
+  withoutStack,
+  type ResilienceError,
+} from '../errors.js';
+import type { ResilienceMetrics, RejectionReason } from '../metrics/metrics.js';
+import { CircuitBreaker } from '../policies/breaker.js';
+import { Bulkhead } from '../policies/bulkhead.js';
+import { RateLimiter } from '../policies/rate-limit.js';
+import { compileAllowlist } from '../policies/rate-limit/allowlist.js';
+import { rateLimitPolicyHeader } from '../policies/rate-limit/headers.js';
+import { ipKey } from '../policies/rate-limit/ip-key.js';
+import type { RateLimitStore } from '../policies/rate-limit/store.js';
+import { clientIp, type TrustFunction } from './client-ip.js';
+import { RequestRun } from './request-run.js';
+import type { Logger } from './warnings.js';
+
+/** Derives the rate-limit key of a request; named in config as `key: fn:<name>`. */
+export type KeyGenerator = (req: IncomingMessage) => string | Promise<string>;
+
+/**
+ * Renders a rejection instead of the default problem+json. `Retry-After` and the RateLimit
+ * headers are already set; call `next(err)` to hand the error to the app's error handler.
+ */
+export type RejectHandler = (
+  err: ResilienceError,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void;
+
+/** What every runtime of one middleware instance shares. */
+export interface RuntimeEnvironment {
+  metrics: ResilienceMetrics;
+  logger: Logger | undefined;
+  trust: TrustFunction;
+  keyGenerators: Readonly<Record<string, KeyGenerator>>;
+  onReject: RejectHandler | undefined;
+  /** Lower-cased incoming deadline header name, or null when not honoured. */
+  deadlineHeader: string | null;
+  /** Builds the store for `rateLimit.store` values other than `memory`. */
+  createStore: ((spec: string, policy: PolicySet['rateLimit']) => RateLimitStore) | undefined;
+}
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** Compiles failure-status patterns ("5xx", "429") into a lookup table indexed by status. */
+export function compileFailureStatuses(patterns: readonly string[]): (status: number) => boolean {
+  const table = new Uint8Array(600);
+  for (const pattern of patterns) {
+    const range = /^([1-5])xx$/.exec(pattern);
+    if (range) table.fill(1, Number(range[1]) * 100, Number(range[1]) * 100 + 100);
+    else if (/^[1-5]\d\d$/.test(pattern)) table[Number(pattern)] = 1;
+    else
+      throw new InvalidArgumentError(`failureStatuses: invalid pattern ${JSON.stringify(pattern)}`);
+  }
+  return (status) => table[status] === 1;
+}
+
+type HistogramChild = { observe(value: number): void };
+
+/**
+ * The live policies of one route (or named policy set): its breaker, bulkhead and limiter,
+ * created once at start-up from the resolved config, plus what a request needs to use them.
+ */
+export class PolicyRuntime {
+  readonly breaker: CircuitBreaker | undefined;
+  readonly bulkhead: Bulkhead | undefined;
+  readonly limiter: RateLimiter | undefined;
+  readonly isFailureStatus: (status: number) => boolean;
+  /** Used when the limiter's store fails and `onStoreError` is `local`. */
+  readonly localLimiter: RateLimiter | undefined;
+  readonly keyOf: ((req: IncomingMessage) => string | Promise<string>) | undefined;
+  readonly isAllowlisted: ((key: string, req: IncomingMessage) => boolean) | undefined;
+  readonly rateLimitPolicyHeader: string | undefined;
+  private readonly durations = new Map<string, HistogramChild>();
+  private readonly disposables: { dispose(): void }[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly policies: PolicySet,
+    readonly env: RuntimeEnvironment,
+  ) {
+    const { breaker, bulkhead, rateLimit } = policies;
+    this.isFailureStatus = compileFailureStatuses(breaker.failureStatuses);
+    if (breaker.enabled) {
+      this.breaker = new CircuitBreaker({
+        window: breaker.window,
+        minimumCalls: breaker.minimumCalls,
+        failureRate: breaker.failureRate,
+        slowCall: breaker.slowCall,
+        halfOpenAfter: breaker.halfOpenAfter,
+        halfOpenProbes: breaker.halfOpenProbes,
+        openBackoff: breaker.openBackoff,
+      });
+      this.disposables.push(env.metrics.watchBreaker(name, 'route', this.breaker));
+    }
+    if (bulkhead.enabled) {
+      this.bulkhead = new Bulkhead({
+        maxConcurrent: bulkhead.maxConcurrent,
+        maxQueue: bulkhead.maxQueue,
+        queueTimeout: bulkhead.queueTimeout,
+      });
+      this.disposables.push(env.metrics.watchBulkhead(name, this.bulkhead));
+    }
+    if (rateLimit.enabled) {
+      const rule = {
+        name,
+        algorithm: rateLimit.algorithm,
+        limit: rateLimit.limit,
+        windowMs: rateLimit.window,
+        burst: rateLimit.burst,
+      };
+      // A memory store is owned (and closed) by its limiter; a shared store is namespaced by
+      // the limiter with the route name.
+      this.limiter =
+        rateLimit.store === 'memory'
+          ? new RateLimiter({ ...rule, maxKeys: rateLimit.maxKeys })
+          : new RateLimiter({ ...rule, store: this.sharedStore(rateLimit.store, rateLimit) });
+      if (rateLimit.onStoreError === 'local' && rateLimit.store !== 'memory') {
+        this.localLimiter = new RateLimiter({ ...rule, maxKeys: rateLimit.maxKeys });
+      }
+      this.keyOf = this.compileKey(rateLimit.key, rateLimit.ipv6Prefix);
+      if (rateLimit.allowlist.length > 0) {
+        const allowed = compileAllowlist(rateLimit.allowlist);
+        this.isAllowlisted = (key, req) => allowed(key, clientIp(req, env.trust));
+      }
+      this.rateLimitPolicyHeader = rateLimitPolicyHeader(name, this.limiter.rule);
+    }
+  }
+
+  /** Runs one request through this runtime's policies, then `next`. */
+  handle(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void {
+    new RequestRun(this, req, res, next).start();
+  }
+
+  /** Counts a rejection (or, with `enforce: false`, a would-be rejection). */
+  countRejection(reason: RejectionReason, enforced: boolean): void {
+    this.env.metrics.rejections.inc({
+      route: this.name,
+      reason,
+      mode: enforced ? 'enforce' : 'shadow',
+    });
+  }
+
+  /** Records a finished request in the duration histogram; children cached per label set. */
+  observeDuration(method: string | undefined, statusClass: string, seconds: number): void {
+    const m = method !== undefined && KNOWN_METHODS.has(method) ? method : 'OTHER';
+    const cacheKey = `${m} ${statusClass}`;
+    let child = this.durations.get(cacheKey);
+    if (child === undefined) {
+      child = this.env.metrics.requestDuration.labels(this.name, m, statusClass);
+      this.durations.set(cacheKey, child);
+    }
+    child.observe(seconds);
+  }
+
+  /** Builds a stackless breaker rejection carrying the time until the half-open probe. */
+  breakerOpenError(): BreakerOpenError {
+    const retryAfterMs = this.breaker?.retryAfterMs() ?? 0;
+    const isolated = this.breaker?.state === 'isolated';
+    return withoutStack(
+      () =>
+        new BreakerOpenError(
+          isolated
+            ? `Circuit breaker of ${this.name} is isolated`
+            : `Circuit breaker of ${this.name} is open`,
+          { retryAfterMs, isolated },
+        ),
+    );
+  }
+
+  rateLimitedError(retryAfterMs: number): RateLimitedError {
+    return withoutStack(
+      () =>
+        new RateLimitedError(`Rate limit of ${this.name} exceeded`, {
+          retryAfterMs,
+          limit: this.policies.rateLimit.limit,
+          policy: this.name,
+        }),
+    );
+  }
+
+  storeUnavailableError(cause: unknown): ResourceUnavailableError {
+    return new ResourceUnavailableError(`Rate-limit store of ${this.name} is unavailable`, {
+      cause,
+      retryAfterMs: 1000,
+    });
+  }
+
+  /** Stops timers and subscriptions; idempotent. */
+  async close(): Promise<void> {
+    for (const d of this.disposables.splice(0)) d.dispose();
+    this.bulkhead?.close();
+    await Promise.all([this.limiter?.close(), this.localLimiter?.close()]);
+  }
+
+  private sharedStore(spec: string, policy: PolicySet['rateLimit']): RateLimitStore {
+    if (this.env.createStore === undefined) {
+      throw new InvalidArgumentError(
+        `${this.name}: rateLimit.store ${JSON.stringify(spec)} needs a store this middleware cannot build`,
+      );
+    }
+    return this.env.createStore(spec, policy);
+  }
+
+  private compileKey(
+    key: string,
+    ipv6Prefix: number,
+  ): (req: IncomingMessage) => string | Promise<string> {
+    const trust = this.env.trust;
+    const byIp = (req: IncomingMessage): string => ipKey(clientIp(req, trust), ipv6Prefix);
+    if (key === 'ip') return byIp;
+    if (key.startsWith('header:')) {
+      const header = key.slice('header:'.length).toLowerCase();
+      // A request without the header is limited by its address, never let through unkeyed.
+      return (req) => {
+        const value = req.headers[header];
+        const first = Array.isArray(value) ? value[0] : value;
+        return first === undefined || first === '' ? `ip:${byIp(req)}` : `h:${first}`;
+      };
+    }
+    if (key.startsWith('fn:')) {
+      const fnName = key.slice('fn:'.length);
+      const generator = this.env.keyGenerators[fnName];
+      if (generator === undefined) {
+        throw new InvalidArgumentError(
+          `${this.name}: rateLimit.key ${JSON.stringify(key)} names no key generator; pass options.keyGenerators.${fnName}`,
+        );
+      }
+      return generator;
+    }
+    throw new InvalidArgumentError(`${this.name}: invalid rateLimit.key ${JSON.stringify(key)}`);
+  }
+}

@@ -1,0 +1,421 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { BulkheadFullError, ResilienceError, TimeoutError } from '../errors.js';
+import { statusClass } from '../metrics/metrics.js';
+import type { BreakerPermit } from '../policies/breaker.js';
+import type { BulkheadLease } from '../policies/bulkhead.js';
+import { currentDeadline, runWithDeadline } from '../policies/deadline-context.js';
+import { legacyRateLimitHeaders, rateLimitHeader } from '../policies/rate-limit/headers.js';
+import type { RateLimitDecision } from '../policies/rate-limit/store.js';
+import { Deadline, parseDeadlineHeader } from '../policies/timeout.js';
+import type { RequestResilience } from './context.js';
+import type { PolicyRuntime } from './policy-runtime.js';
+import { retryAfterSeconds, sendProblem } from './problem.js';
+
+type Next = (err?: unknown) => void;
+
+/** Where a request is in the pipeline. */
+const enum Stage {
+  /** Rate limit, breaker and bulkhead decisions; nothing of the app has run yet. */
+  Admission,
+  /** The app's handlers own the response. */
+  Handler,
+  /** We answered (rejection or timeout) or the client is gone. */
+  Settled,
+}
+
+/** The reason a request's signal aborts with when the client goes away first. */
+export class ClientDisconnectedError extends Error {
+  override readonly name = 'AbortError';
+  readonly code = 'ERR_CLIENT_DISCONNECTED';
+  constructor() {
+    super('The client closed the connection before the response was sent');
+  }
+}
+
+function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null)?.then === 'function';
+}
+
+/** `req.resilience`: a thin view over the run, so nothing is computed unless read. */
+class RequestContext implements RequestResilience {
+  constructor(private readonly run: RequestRun) {}
+  get signal(): AbortSignal {
+    return this.run.signal();
+  }
+  get deadline(): number {
+    return this.run.deadline?.deadline ?? Infinity;
+  }
+  remaining(): number {
+    return this.run.deadline?.remaining() ?? Infinity;
+  }
+  get route(): string {
+    return this.run.runtime.name;
+  }
+}
+
+/**
+ * One request through one {@link PolicyRuntime}: exclude and route matching happened before;
+ * this does deadline → rate limit → breaker → bulkhead → timeout → outcome (DESIGN.md), and
+ * guarantees every breaker permit and bulkhead lease it takes is given back exactly once.
+ */
+export class RequestRun {
+  deadline: Deadline | undefined;
+  private stage = Stage.Admission;
+  private readonly startedAt = performance.now();
+  private permit: BreakerPermit | null = null;
+  private lease: BulkheadLease | null = null;
+  private finished = false;
+  private timedOut = false;
+  private guarded = false;
+  private handlerDone = false;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private shadowTimer: NodeJS.Timeout | undefined;
+  private disconnect: AbortController | undefined;
+
+  constructor(
+    readonly runtime: PolicyRuntime,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly next: Next,
+  ) {}
+
+  start(): void {
+    const { runtime, req, res } = this;
+    const timeout = runtime.policies.timeout;
+    if (timeout.enabled) {
+      let ms = timeout.duration;
+      const header = runtime.env.deadlineHeader;
+      if (header !== null) ms = parseDeadlineHeader(req.headers[header], ms);
+      // Behind an outer layer (app-wide middleware, then router.use(r.policy(...))), the
+      // inner deadline never outlives the outer one.
+      const outer = currentDeadline();
+      if (outer !== undefined) ms = Math.min(ms, outer.remaining());
+      if (timeout.enforce) {
+        this.deadline = new Deadline({
+          timeoutMs: ms,
+          status: timeout.status,
+          onExpire: this.onExpire,
+        });
+      } else {
+        this.shadowTimer = setTimeout(this.onShadowExpire, ms);
+        this.shadowTimer.unref();
+      }
+    }
+    res.once('finish', this.onFinish);
+    res.once('close', this.onClose);
+    req.resilience = new RequestContext(this);
+
+    if (runtime.limiter !== undefined) this.rateLimit();
+    else this.admit();
+  }
+
+  /** The request's abort signal: the deadline's, or one that only fires on disconnect. */
+  signal(): AbortSignal {
+    if (this.deadline !== undefined) return this.deadline.signal;
+    this.disconnect ??= new AbortController();
+    return this.disconnect.signal;
+  }
+
+  // --- rate limit ---------------------------------------------------------------------------
+
+  private rateLimit(): void {
+    let key: string | Promise<string>;
+    try {
+      key = this.runtime.keyOf!(this.req);
+    } catch (err) {
+      return this.fail(err);
+    }
+    if (isPromiseLike(key)) key.then(this.consume, this.fail);
+    else this.consume(key);
+  }
+
+  private readonly consume = (key: string): void => {
+    if (this.stage !== Stage.Admission) return;
+    const runtime = this.runtime;
+    if (runtime.isAllowlisted?.(key, this.req) === true) {
+      runtime.env.metrics.rateLimitDecisions.inc({ route: runtime.name, result: 'allowlisted' });
+      return this.admit();
+    }
+    let decision: RateLimitDecision | Promise<RateLimitDecision>;
+    try {
+      decision = runtime.limiter!.consume(key);
+    } catch (err) {
+      return this.storeFailed(err, key);
+    }
+    if (isPromiseLike(decision)) {
+      decision.then(this.decide, (err: unknown) => this.storeFailed(err, key));
+    } else {
+      this.decide(decision);
+    }
+  };
+
+  private storeFailed(err: unknown, key: string): void {
+    if (this.stage !== Stage.Admission) return;
+    const runtime = this.runtime;
+    const policy = runtime.policies.rateLimit;
+    runtime.env.metrics.rateLimitStoreErrors.inc({ route: runtime.name, store: policy.store });
+    if (policy.onStoreError === 'allow') return this.admit();
+    if (policy.onStoreError === 'local' && runtime.localLimiter !== undefined) {
+      return this.decide(runtime.localLimiter.consume(key) as RateLimitDecision);
+    }
+    if (!policy.enforce) return this.admit();
+    this.res.setHeader('Retry-After', 1);
+    this.reject(runtime.storeUnavailableError(err));
+  }
+
+  private readonly decide = (decision: RateLimitDecision): void => {
+    if (this.stage !== Stage.Admission) return;
+    const { runtime, res } = this;
+    const policy = runtime.policies.rateLimit;
+    if (policy.headers) {
+      res.setHeader('RateLimit-Policy', runtime.rateLimitPolicyHeader!);
+      res.setHeader('RateLimit', rateLimitHeader(runtime.name, decision));
+    }
+    if (policy.legacyHeaders) {
+      const legacy = legacyRateLimitHeaders(decision, Date.now());
+      for (const name of Object.keys(legacy))
+        res.setHeader(name, legacy[name as keyof typeof legacy]);
+    }
+    const decisions = runtime.env.metrics.rateLimitDecisions;
+    if (decision.allowed) {
+      decisions.inc({ route: runtime.name, result: 'allowed' });
+      return this.admit();
+    }
+    if (!policy.enforce) {
+      decisions.inc({ route: runtime.name, result: 'shadow_limited' });
+      runtime.countRejection('rate_limited', false);
+      return this.admit();
+    }
+    decisions.inc({ route: runtime.name, result: 'limited' });
+    runtime.countRejection('rate_limited', true);
+    res.setHeader('Retry-After', retryAfterSeconds(decision.retryAfterMs));
+    this.reject(runtime.rateLimitedError(decision.retryAfterMs));
+  };
+
+  // --- breaker and bulkhead -----------------------------------------------------------------
+
+  private admit(): void {
+    if (this.stage !== Stage.Admission) return;
+    const runtime = this.runtime;
+    if (runtime.breaker !== undefined) {
+      const permit = runtime.breaker.tryAcquire();
+      if (permit !== null) {
+        this.permit = permit;
+      } else if (runtime.policies.breaker.enforce) {
+        runtime.countRejection('breaker_open', true);
+        const err = runtime.breakerOpenError();
+        this.res.setHeader('Retry-After', retryAfterSeconds(err.retryAfterMs ?? 0));
+        return this.reject(err);
+      } else {
+        runtime.countRejection('breaker_open', false);
+      }
+    }
+    const bulkhead = runtime.bulkhead;
+    if (bulkhead === undefined) return this.runHandler();
+    const lease = bulkhead.tryAcquire();
+    if (lease !== null) {
+      this.lease = lease;
+      return this.runHandler();
+    }
+    if (!runtime.policies.bulkhead.enforce) {
+      // Shadow mode never queues: it counts what would have waited or been turned away.
+      runtime.countRejection('bulkhead_full', false);
+      return this.runHandler();
+    }
+    bulkhead.acquire(this.signal()).then(this.onLease, this.onBulkheadRejected);
+  }
+
+  private readonly onLease = (lease: BulkheadLease): void => {
+    if (this.stage !== Stage.Admission) {
+      // Granted in the same turn as a timeout or disconnect: give it straight back.
+      lease.release();
+      return;
+    }
+    this.lease = lease;
+    this.runHandler();
+  };
+
+  private readonly onBulkheadRejected = (err: BulkheadFullError): void => {
+    if (this.stage !== Stage.Admission) return;
+    const runtime = this.runtime;
+    runtime.countRejection(
+      err.reason === 'queue-timeout' ? 'bulkhead_queue_timeout' : 'bulkhead_full',
+      true,
+    );
+    this.res.setHeader('Retry-After', 1);
+    err.retryAfterMs ??= 1000;
+    this.reject(err);
+  };
+
+  // --- handler, timeout, outcome ------------------------------------------------------------
+
+  private runHandler(): void {
+    this.stage = Stage.Handler;
+    if (this.deadline !== undefined) runWithDeadline(this.deadline, this.callNext);
+    else this.next();
+  }
+
+  private readonly callNext = (): void => {
+    this.next();
+  };
+
+  /** Ends the request with a rejection of ours; nothing of the app has run (or will). */
+  private reject(err: ResilienceError): void {
+    const admission = this.stage === Stage.Admission;
+    this.stage = Stage.Settled;
+    if (admission) {
+      this.permit?.release();
+      this.deadline?.clear();
+    }
+    this.respond(err);
+  }
+
+  private respond(err: ResilienceError): void {
+    const onReject = this.runtime.env.onReject;
+    if (onReject === undefined) return sendProblem(this.res, err, this.runtime.name);
+    try {
+      onReject(err, this.req, this.res, this.next);
+    } catch (hookErr) {
+      this.next(hookErr);
+    }
+  }
+
+  /** A key generator threw or rejected: that is the app's error, not a rejection. */
+  private readonly fail = (err: unknown): void => {
+    if (this.stage !== Stage.Admission) return;
+    this.stage = Stage.Settled;
+    this.deadline?.clear();
+    this.next(err);
+  };
+
+  private readonly onExpire = (err: TimeoutError): void => {
+    if (this.finished || this.stage === Stage.Settled) return;
+    const runtime = this.runtime;
+    if (this.res.headersSent) {
+      // Already streaming: too late for a 504. The signal still aborts; the outcome is
+      // recorded when the response ends.
+      runtime.countRejection('timeout', false);
+      return;
+    }
+    runtime.countRejection('timeout', true);
+    this.timedOut = true;
+    const inHandler = this.stage === Stage.Handler;
+    if (inHandler) this.permit?.failure();
+    this.reject(err);
+    if (inHandler) this.guardLateResponse(this.res.writableEnded);
+  };
+
+  private readonly onShadowExpire = (): void => {
+    if (!this.finished) this.runtime.countRejection('timeout', false);
+  };
+
+  private readonly onFinish = (): void => {
+    this.finished = true;
+    const { runtime, res } = this;
+    const status = res.statusCode;
+    if (this.stage === Stage.Handler) {
+      this.stage = Stage.Settled;
+      this.deadline?.clear();
+      if (this.permit !== null) {
+        if (runtime.isFailureStatus(status)) this.permit.failure();
+        else this.permit.success();
+      }
+      this.handlerFinished();
+    }
+    if (this.shadowTimer !== undefined) clearTimeout(this.shadowTimer);
+    runtime.observeDuration(
+      this.req.method,
+      statusClass(status),
+      (performance.now() - this.startedAt) / 1000,
+    );
+  };
+
+  private readonly onClose = (): void => {
+    if (this.finished) return;
+    // The client went away before the response ended.
+    const wasHandling = this.stage === Stage.Handler;
+    const wasAdmitting = this.stage === Stage.Admission;
+    this.stage = Stage.Settled;
+    const reason = new ClientDisconnectedError();
+    this.deadline?.abort(reason);
+    this.disconnect?.abort(reason);
+    if (this.shadowTimer !== undefined) clearTimeout(this.shadowTimer);
+    if (wasAdmitting || wasHandling) this.permit?.release();
+    if (wasHandling && !this.timedOut) this.guardLateResponse(true);
+    this.runtime.observeDuration(
+      this.req.method,
+      'aborted',
+      (performance.now() - this.startedAt) / 1000,
+    );
+  };
+
+  /** The handler's work has ended: its slot goes back to the bulkhead. */
+  private handlerFinished(): void {
+    if (this.handlerDone) return;
+    this.handlerDone = true;
+    if (this.graceTimer !== undefined) clearTimeout(this.graceTimer);
+    this.lease?.release();
+  }
+
+  /**
+   * After our 504 (or a disconnect) the handler still runs and will try to respond. Its writes
+   * are swallowed — no ERR_HTTP_HEADERS_SENT, no crash — and its final `end()` is how we learn
+   * that its work ended and the bulkhead slot can go back. `headersSent` reads false so that
+   * Express's final handler, given a late `next(err)`, renders into the void instead of
+   * destroying the socket that may still be flushing our 504. A handler that never ends loses
+   * its slot after `releaseGrace`, counted as a forced release.
+   */
+  private guardLateResponse(now: boolean): void {
+    if (this.guarded) return;
+    this.guarded = true;
+    const res = this.res as unknown as Record<string, unknown>;
+    const metrics = this.runtime.env.metrics;
+    const route = this.runtime.name;
+    let counted = false;
+    const countLate = (): void => {
+      if (counted) return;
+      counted = true;
+      metrics.lateResponses.inc({ route });
+    };
+    const swallow = (): unknown => {
+      countLate();
+      return res;
+    };
+    const install = (): void => {
+      Object.defineProperty(res, 'headersSent', { configurable: true, get: () => false });
+      res.setHeader = swallow;
+      res.appendHeader = swallow;
+      res.removeHeader = () => undefined;
+      res.writeHead = swallow;
+      res.flushHeaders = () => undefined;
+      res.write = (...args: unknown[]): boolean => {
+        countLate();
+        const callback = args.find((a) => typeof a === 'function') as (() => void) | undefined;
+        callback?.();
+        return true;
+      };
+      res.end = (...args: unknown[]): unknown => {
+        countLate();
+        const callback = args.find((a) => typeof a === 'function') as (() => void) | undefined;
+        callback?.();
+        this.handlerFinished();
+        return res;
+      };
+    };
+    // A custom onReject may still be writing our rejection: guard once it has finished.
+    if (now) install();
+    else this.res.once('finish', install);
+
+    if (this.lease !== null && !this.lease.released) {
+      this.graceTimer = setTimeout(this.forceRelease, this.runtime.policies.bulkhead.releaseGrace);
+      this.graceTimer.unref();
+    }
+  }
+
+  private readonly forceRelease = (): void => {
+    if (this.handlerDone || this.lease === null) return;
+    if (this.lease.release())
+      this.runtime.env.metrics.bulkheadForcedReleases.inc({ route: this.runtime.name });
+  };
+}

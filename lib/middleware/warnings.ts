@@ -1,0 +1,38 @@
+/** A pino-compatible logger; only the methods the pack calls. */
+export interface Logger {
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  info?(obj: object, msg?: string): void;
+  debug?(obj: object, msg?: string): void;
+}
+
+/** Codes of the warnings the pack emits once per process for suspicious setups. */
+export type WarningCode =
+  | 'RESILIENCE_TRUST_PROXY_MISMATCH'
+  | 'RESILIENCE_PERMISSIVE_TRUST_PROXY'
+  | 'RESILIENCE_LEASE_LEAK'
+  | 'RESILIENCE_RATE_LIMIT_STORE_REUSE';
+
+const warned = new Set<string>();
+
+/**
+ * Warns once per code and key with the given logger, or `process.emitWarning` without one
+ * (express-rate-limit's validations do the same: legal but suspicious setups warn, never throw).
+ */
+export function warnOnce(
+  logger: Logger | undefined,
+  code: WarningCode,
+  message: string,
+  key = '',
+): void {
+  const id = `${code}\u0000${key}`;
+  if (warned.has(id)) return;
+  warned.add(id);
+  if (logger) logger.warn({ code }, message);
+  else process.emitWarning(message, { code });
+}
+
+/** Forgets the warnings given so far (tests). */
+export function resetWarnings(): void {
+  warned.clear();
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Tests what users install: packs the tarball, installs it with express into fresh ESM,
+# CommonJS and TypeScript consumer apps, and runs each one (test/external/consumers/).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+cd "$root"
+tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
+echo "packed $tarball ($(du -h "$work/$tarball" | cut -f1))"
+tar -tzf "$work/$tarball" | grep -q 'package/dist/index.js'
+tar -tzf "$work/$tarball" | grep -q 'package/dist/index.d.ts'
+if tar -tzf "$work/$tarball" | grep -qE 'package/(test|lib|load)/'; then
+  echo "tarball ships sources or tests it should not" >&2
+  exit 1
+fi
+
+for kind in esm cjs ts; do
+  app="$work/$kind-app"
+  mkdir -p "$app"
+  cp -r "$root/test/external/consumers/$kind/." "$app/"
+  (
+    cd "$app"
+    npm install --no-audit --no-fund --loglevel=error "$work/$tarball" express@^5 >/dev/null
+    if [ "$kind" = ts ]; then
+      npm install --no-audit --no-fund --loglevel=error "typescript@$(node -p "require('$root/node_modules/typescript/package.json').version")" @types/express@^5 @types/node@^20 >/dev/null
+      npx tsc -p tsconfig.json
+      node dist/main.js
+    else
+      node main.*
+    fi
+  )
+  echo "$kind consumer: ok"
+done
+echo "packaging: ok"

@@ -1,0 +1,37 @@
+/** A promise with its resolve/reject exposed: concurrency in tests without sleeps. */
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(err: unknown): void;
+}
+
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Resolves once `predicate` holds, polling on the event loop (setImmediate), never on time. */
+export async function until(predicate: () => boolean, what = 'condition'): Promise<void> {
+  for (let i = 0; i < 100_000; i++) {
+    if (predicate()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+/** Like {@link until} for an async predicate (a metric read, say). */
+export async function eventually(
+  predicate: () => Promise<boolean> | boolean,
+  what = 'condition',
+): Promise<void> {
+  for (let i = 0; i < 20_000; i++) {
+    if (await predicate()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}

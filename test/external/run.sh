@@ -9,9 +9,11 @@ trap 'rm -rf "$work"' EXIT
 cd "$root"
 tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
 echo "packed $tarball ($(du -h "$work/$tarball" | cut -f1))"
-tar -tzf "$work/$tarball" | grep -q 'package/dist/index.js'
-tar -tzf "$work/$tarball" | grep -q 'package/dist/index.d.ts'
-if tar -tzf "$work/$tarball" | grep -qE 'package/(test|lib|load)/'; then
+tar -tzf "$work/$tarball" >"$work/contents.txt"
+grep -q 'package/dist/index.js' "$work/contents.txt"
+grep -q 'package/dist/index.d.ts' "$work/contents.txt"
+grep -q 'package/dist/cli.js' "$work/contents.txt"
+if grep -qE 'package/(test|lib|load)/' "$work/contents.txt"; then
   echo "tarball ships sources or tests it should not" >&2
   exit 1
 fi

@@ -91,6 +91,15 @@ details: \`JSON.stringify\` and \`util.inspect\` of the resolved config show the
 \`*token*\`, \`*secret*\`, \`*api-key*\`, …) of HTTP resources are redacted.
 \`redactConfig(config)\` returns the same redacted copy.
 
+## Protecting health details and metrics
+
+\`health.protect\` and \`metrics.protect\` each take an \`allowlist\` of IP addresses and CIDR
+ranges and a bearer \`token\` (at least 16 characters; set it with
+\`RESILIENCE_HEALTH_TOKEN\` / \`RESILIENCE_METRICS_TOKEN\` rather than in a file). A client is
+allowed when its address (as \`trustProxy\` resolves it) is in the allowlist **or** it sends
+\`Authorization: Bearer <token>\`; with neither set, everyone is. \`/metrics\` refuses other
+clients; \`/readyz\` still answers them, with the status only and no details.
+
 ## Command line
 
 \`\`\`sh

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { parseRouteMatch } from './route-match.js';
 import { FormatError, describeValue, isPlainObject, setOwn } from './problems.js';
@@ -409,6 +410,52 @@ export const trustProxy: Format<boolean | number | string | string[]> = {
     if (text === 'true' || text === 'false') return text === 'true';
     if (/^\d+$/.test(text)) return Number(text);
     return text;
+  },
+};
+
+/**
+ * IP addresses and CIDR ranges (`10.0.0.5`, `10.0.0.0/8`, `2001:db8::/32`) allowed to reach a
+ * protected endpoint. Unlike a rate-limit allowlist, literal keys are not accepted: a typo such
+ * as `10.0.0/8` must fail at start-up rather than silently match nobody.
+ */
+export const addressList: Format<string[]> = listOf('list of IPs/CIDRs', (v) => {
+  const rule = 'must be an IP address or CIDR range like "10.0.0.0/8" or "2001:db8::/32"';
+  // No zone ids (`fe80::1%eth0`): BlockList cannot hold them.
+  if (typeof v !== 'string' || v.includes('%')) throw new FormatError(rule, v);
+  const slash = v.indexOf('/');
+  const family = isIP(slash === -1 ? v : v.slice(0, slash));
+  if (family === 0) throw new FormatError(rule, v);
+  if (slash !== -1) {
+    const prefix = v.slice(slash + 1);
+    const max = family === 4 ? 32 : 128;
+    if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) {
+      throw new FormatError(`must have a prefix length from 0 to ${max}`, v);
+    }
+  }
+  return v;
+});
+
+/** Shortest bearer token accepted: a guessable token is no protection. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * A bearer token (RFC 6750 `b64token` characters) of at least {@link MIN_TOKEN_LENGTH}
+ * characters. Meant for sensitive leaves: its value is never echoed in problems.
+ */
+export const bearerToken: Format<string> = {
+  name: `token (>= ${MIN_TOKEN_LENGTH} chars)`,
+  parse(value) {
+    if (typeof value !== 'string' || !/^[A-Za-z0-9\-._~+/]+=*$/.test(value)) {
+      throw new FormatError(
+        'must be a bearer token: letters, digits and - . _ ~ + / (then optional =), no spaces',
+      );
+    }
+    if (value.length < MIN_TOKEN_LENGTH) {
+      throw new FormatError(
+        `must be at least ${MIN_TOKEN_LENGTH} characters long (got ${value.length})`,
+      );
+    }
+    return value;
   },
 };
 

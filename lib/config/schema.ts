@@ -1,4 +1,6 @@
 import {
+  addressList,
+  bearerToken,
   boolean,
   buckets,
   bytes,
@@ -31,11 +33,13 @@ import {
 import type {
   BreakerPolicyConfig,
   BreakerWindowType,
+  EndpointProtection,
   HttpResourceConfig,
   PolicySet,
   PoolConfig,
   RedisResourceConfig,
   ResilienceConfig,
+  ResourceHealthConfig,
   RetryConfig,
   TlsConfig,
 } from './types.js';
@@ -335,20 +339,56 @@ function retrySchema(attempts: number, statuses: number[]): SchemaOf<RetryConfig
   };
 }
 
-const healthInterval = (interval: string) => ({
-  interval: leaf(duration({ min: 1 }), interval, 'Time between background checks.'),
-  timeout: leaf(duration({ min: 1 }), '1s', 'A check slower than this fails.'),
-  healthyThreshold: leaf(
-    integer({ min: 1 }),
-    1,
-    'Consecutive successful checks that make an unhealthy resource healthy.',
-  ),
-  unhealthyThreshold: leaf(
-    integer({ min: 1 }),
-    3,
-    'Consecutive failed checks that make a healthy resource unhealthy.',
-  ),
-});
+function healthSchema(interval: string): SchemaOf<Omit<ResourceHealthConfig, 'enabled'>> {
+  return {
+    interval: leaf(duration({ min: 1 }), interval, 'Time between background checks.'),
+    timeout: leaf(duration({ min: 1 }), '1s', 'A check slower than this fails.'),
+    healthyThreshold: leaf(
+      integer({ min: 1 }),
+      1,
+      'Consecutive successful checks that make an unhealthy resource healthy.',
+    ),
+    unhealthyThreshold: leaf(
+      integer({ min: 1 }),
+      3,
+      'Consecutive failed checks that make a healthy resource unhealthy.',
+    ),
+    history: leaf(
+      integer({ min: 1, max: 100 }),
+      10,
+      'Check results kept (time, latency, error) and shown in detailed health.',
+    ),
+    degraded: {
+      poolUtilisation: leaf(
+        number({ min: 1, max: 100 }),
+        90,
+        'A healthy resource is degraded while its pool runs above this percent of `pool.max` (borrowed + waiting).',
+      ),
+      errorRate: leaf(
+        number({ min: 1, max: 100 }),
+        50,
+        'A healthy resource is degraded while more than this percent of its recent calls fail.',
+      ),
+    },
+  };
+}
+
+function protectSchema(endpoint: string, env: 'HEALTH' | 'METRICS'): SchemaOf<EndpointProtection> {
+  return {
+    allowlist: leaf(
+      addressList,
+      [],
+      `IP addresses and CIDR ranges allowed to read ${endpoint} (the client IP honours trustProxy).`,
+      { env: `RESILIENCE_${env}_ALLOWLIST` },
+    ),
+    token: leaf(
+      bearerToken,
+      undefined,
+      `Bearer token (\`Authorization: Bearer <token>\`) that also allows reading ${endpoint}. With neither allowlist nor token, anyone may.`,
+      { env: `RESILIENCE_${env}_TOKEN`, sensitive: true },
+    ),
+  };
+}
 
 /** One `resources.http.<name>` entry. */
 export const httpResourceSchema: SchemaOf<Omit<HttpResourceConfig, 'name'>> = {
@@ -390,7 +430,7 @@ export const httpResourceSchema: SchemaOf<Omit<HttpResourceConfig, 'name'>> = {
   health: {
     enabled: leaf(boolean, true, 'Check the upstream in the background.'),
     path: leaf(urlPath, '/healthz', 'Path requested by the check (GET; any 2xx is healthy).'),
-    ...healthInterval('10s'),
+    ...healthSchema('10s'),
   },
   deadlinePropagation: {
     enabled: leaf(boolean, false, 'Send the remaining deadline upstream.'),
@@ -446,7 +486,7 @@ export const redisResourceSchema: SchemaOf<Omit<RedisResourceConfig, 'name'>> = 
   ),
   health: {
     enabled: leaf(boolean, true, 'PING the server in the background.'),
-    ...healthInterval('5s'),
+    ...healthSchema('5s'),
   },
   critical: leaf(boolean, true, 'When false, this resource being unhealthy does not fail /readyz.'),
 };
@@ -536,6 +576,7 @@ export const configSchema: SchemaOf<ResilienceConfig> = {
       [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       'Request-duration histogram buckets, in seconds.',
     ),
+    protect: protectSchema('the metrics endpoint', 'METRICS'),
   },
   health: {
     enabled: leaf(boolean, true, 'Serve the liveness and readiness endpoints.', {
@@ -553,9 +594,16 @@ export const configSchema: SchemaOf<ResilienceConfig> = {
     details: leaf(
       boolean,
       true,
-      'Include per-resource details in the readiness body (secrets never appear).',
+      'Include per-resource details in the readiness body (secrets never appear); with `protect` set, only for allowed clients.',
       { env: 'RESILIENCE_HEALTH_DETAILS' },
     ),
+    breakersAffectReadiness: leaf(
+      boolean,
+      false,
+      'When true, an open circuit breaker fails readiness (503); by default it is only listed in the details.',
+      { env: 'RESILIENCE_HEALTH_BREAKERS_AFFECT_READINESS' },
+    ),
+    protect: protectSchema('the readiness details', 'HEALTH'),
   },
   shutdown: {
     grace: leaf(

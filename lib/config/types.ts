@@ -156,13 +156,32 @@ export interface RetryConfig {
   nonIdempotent: boolean;
 }
 
-export interface HttpHealthConfig {
+/** When an up resource is reported `degraded` instead (both percents, 1-100). */
+export interface DegradedThresholds {
+  /** Pool utilisation ((borrowed + pending) / max) above this percent. */
+  poolUtilisation: number;
+  /** Recent call error rate above this percent. */
+  errorRate: number;
+}
+
+/** The background health check of a resource; fits the health monitor's check options. */
+export interface ResourceHealthConfig {
   enabled: boolean;
-  path: string;
+  /** Milliseconds between checks. */
   interval: number;
+  /** Milliseconds a check may take before it fails. */
   timeout: number;
+  /** Consecutive passes that make a down resource up again. */
   healthyThreshold: number;
+  /** Consecutive failures that make a resource down. */
   unhealthyThreshold: number;
+  /** Check results kept for detailed health (1-100). */
+  history: number;
+  degraded: DegradedThresholds;
+}
+
+export interface HttpHealthConfig extends ResourceHealthConfig {
+  path: string;
 }
 
 export interface HttpResourceConfig {
@@ -184,13 +203,7 @@ export interface HttpResourceConfig {
   critical: boolean;
 }
 
-export interface RedisHealthConfig {
-  enabled: boolean;
-  interval: number;
-  timeout: number;
-  healthyThreshold: number;
-  unhealthyThreshold: number;
-}
+export type RedisHealthConfig = ResourceHealthConfig;
 
 export interface RedisResourceConfig {
   name: string;
@@ -231,6 +244,19 @@ export interface MetricsConfig {
   defaultMetrics: boolean;
   /** Request-duration histogram buckets, in seconds. */
   buckets: readonly number[];
+  /** Who may scrape the metrics endpoint. */
+  protect: EndpointProtection;
+}
+
+/**
+ * Access to an endpoint: with neither an allowlist nor a token, anyone; otherwise a client
+ * whose address is in `allowlist` or that sends `Authorization: Bearer <token>`.
+ */
+export interface EndpointProtection {
+  /** IP addresses and CIDR ranges. */
+  allowlist: readonly string[];
+  /** Bearer token (sensitive). */
+  token?: string | undefined;
 }
 
 export interface HealthConfig {
@@ -239,6 +265,10 @@ export interface HealthConfig {
   readinessPath: string;
   /** Include per-resource details in /readyz. */
   details: boolean;
+  /** When true, an open circuit breaker fails readiness. */
+  breakersAffectReadiness: boolean;
+  /** Who may see the detailed readiness body. */
+  protect: EndpointProtection;
 }
 
 export interface ShutdownConfig {

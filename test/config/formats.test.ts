@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import {
+  addressList,
+  bearerToken,
   boolean,
   buckets,
   bytes,
@@ -261,6 +263,67 @@ describe('config formats', () => {
       assert.equal(trustProxy.fromEnv?.('false'), false);
       assert.equal(trustProxy.fromEnv?.('2'), 2);
       assert.equal(trustProxy.fromEnv?.('loopback,10.0.0.1'), 'loopback,10.0.0.1');
+    });
+  });
+
+  describe('endpoint protection', () => {
+    it('allowlists take IPv4 and IPv6 addresses and CIDR ranges', () => {
+      const list = [
+        '127.0.0.1',
+        '10.0.0.0/8',
+        '0.0.0.0/0',
+        '::1',
+        '2001:db8::/32',
+        '::ffff:10.0.0.0/104',
+      ];
+      accepts(addressList, [
+        [list, list],
+        [[], []],
+      ]);
+    });
+
+    it('allowlists refuse keys, typos, bad prefixes and zone ids, naming the entry', () => {
+      for (const entry of ['localhost', '10.0.0/8', '10.0.0.1 ', 'office', '', 'fe80::1%eth0', 7]) {
+        assert.match(
+          run(addressList, ['127.0.0.1', entry]).problems.join('\n'),
+          /^x\[1\]: must be an IP address or CIDR range like "10\.0\.0\.0\/8"/,
+          JSON.stringify(entry),
+        );
+      }
+      for (const [entry, max] of [
+        ['10.0.0.0/33', 32],
+        ['10.0.0.0/-1', 32],
+        ['10.0.0.0/255.0.0.0', 32],
+        ['2001:db8::/129', 128],
+        ['::/', 128],
+      ] as const) {
+        assert.deepEqual(run(addressList, [entry]).problems, [
+          `x[0]: must have a prefix length from 0 to ${max}, got ${JSON.stringify(entry)}`,
+        ]);
+      }
+      rejects(addressList, ['10.0.0.1', null], /must be a list/);
+    });
+
+    it('allowlists read env text as a comma list or a JSON array', () => {
+      assert.deepEqual(addressList.fromEnv?.('10.0.0.0/8, ::1'), ['10.0.0.0/8', '::1']);
+      assert.deepEqual(addressList.fromEnv?.('["10.0.0.1"]'), ['10.0.0.1']);
+      assert.deepEqual(addressList.fromEnv?.(''), []);
+    });
+
+    it('tokens are bearer tokens of at least 16 characters, never echoed', () => {
+      accepts(bearerToken, [
+        ['0123456789abcdef', '0123456789abcdef'],
+        ['abc-DEF_ghi.jkl~mno+pq/rs==', 'abc-DEF_ghi.jkl~mno+pq/rs=='],
+      ]);
+      assert.deepEqual(run(bearerToken, 'short-secret').problems, [
+        'must be at least 16 characters long (got 12)',
+      ]);
+      for (const bad of ['0123456789 abcdef', '0123456789abcdef\n', '=0123456789abcdef', '', 42]) {
+        const { problems } = run(bearerToken, bad);
+        assert.equal(problems.length, 1, JSON.stringify(bad));
+        assert.match(problems[0]!, /^must be a bearer token: letters, digits/);
+        if (typeof bad === 'string' && bad !== '') assert.ok(!problems[0]!.includes(bad.trim()));
+      }
     });
   });
 

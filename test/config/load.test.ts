@@ -274,6 +274,76 @@ describe('loadConfig', () => {
       assert.equal(withOverrides.resources.http.search?.origin, 'http://search.internal');
     });
 
+    it('sets endpoint protection and the breaker readiness rule, over files, below overrides', () => {
+      const dir = dirs.make({
+        'default.yaml': [
+          'health:',
+          '  protect: { allowlist: [10.0.0.0/8], token: file-token-0123456789 }',
+          'metrics:',
+          '  protect: { allowlist: ["::1"] }',
+        ].join('\n'),
+      });
+      const fromFiles = loadConfig({ dir, environment: noEnv });
+      assert.deepEqual(fromFiles.health.protect, {
+        allowlist: ['10.0.0.0/8'],
+        token: 'file-token-0123456789',
+      });
+      assert.deepEqual(fromFiles.metrics.protect, { allowlist: ['::1'], token: undefined });
+
+      const environment = {
+        RESILIENCE_HEALTH_TOKEN: 'health-token-from-env',
+        RESILIENCE_HEALTH_ALLOWLIST: '127.0.0.1, fd00::/8',
+        RESILIENCE_HEALTH_BREAKERS_AFFECT_READINESS: 'true',
+        RESILIENCE_METRICS_TOKEN: 'metrics-token-from-env',
+        RESILIENCE_METRICS_ALLOWLIST: '["192.168.0.0/16"]',
+      };
+      const fromEnv = loadConfig({ dir, environment });
+      assert.deepEqual(fromEnv.health.protect, {
+        allowlist: ['127.0.0.1', 'fd00::/8'],
+        token: 'health-token-from-env',
+      });
+      assert.equal(fromEnv.health.breakersAffectReadiness, true);
+      assert.deepEqual(fromEnv.metrics.protect, {
+        allowlist: ['192.168.0.0/16'],
+        token: 'metrics-token-from-env',
+      });
+
+      const overridden = loadConfig({
+        dir,
+        environment,
+        overrides: {
+          health: { breakersAffectReadiness: false, protect: { allowlist: [] } },
+          metrics: { protect: { token: 'metrics-token-override' } },
+        },
+      });
+      assert.deepEqual(overridden.health.protect, {
+        allowlist: [],
+        token: 'health-token-from-env',
+      });
+      assert.equal(overridden.health.breakersAffectReadiness, false);
+      assert.equal(overridden.metrics.protect.token, 'metrics-token-override');
+    });
+
+    it('names the variable of a bad token or allowlist without echoing the token', () => {
+      const problems = problemsOf(() =>
+        resolveConfig(
+          {},
+          {
+            environment: {
+              RESILIENCE_HEALTH_TOKEN: 'too-short',
+              RESILIENCE_METRICS_TOKEN: 'has a space in it!',
+              RESILIENCE_METRICS_ALLOWLIST: '10.0.0.1,office',
+            },
+          },
+        ),
+      );
+      assert.deepEqual(problems, [
+        'metrics.protect.allowlist[1]: must be an IP address or CIDR range like "10.0.0.0/8" or "2001:db8::/32", got "office" (from environment variable RESILIENCE_METRICS_ALLOWLIST)',
+        'metrics.protect.token: must be a bearer token: letters, digits and - . _ ~ + / (then optional =), no spaces (from environment variable RESILIENCE_METRICS_TOKEN)',
+        'health.protect.token: must be at least 16 characters long (got 9) (from environment variable RESILIENCE_HEALTH_TOKEN)',
+      ]);
+    });
+
     it('does not read process.env when an environment is given', () => {
       const saved = process.env.RESILIENCE_METRICS_PREFIX;
       process.env.RESILIENCE_METRICS_PREFIX = 'from_process_';
@@ -378,6 +448,14 @@ describe('loadConfig', () => {
         'resources.redis.cache.url: must be a redis:// or rediss:// URL with a host (from config object)',
         'resources.redis.cache.password: must be a non-empty string (from config object)',
         'resources.redis.cache.sentinelPassword: must be a non-empty string (from config object)',
+      ]);
+      const tokenProblems = problemsFor({
+        health: { protect: { token: 'hunter2' } },
+        metrics: { protect: { token: ['hunter2-hunter2-hunter2'] } },
+      });
+      assert.deepEqual(tokenProblems, [
+        'metrics.protect.token: must be a bearer token: letters, digits and - . _ ~ + / (then optional =), no spaces (from config object)',
+        'health.protect.token: must be at least 16 characters long (got 7) (from config object)',
       ]);
     });
   });
@@ -522,6 +600,50 @@ describe('loadConfig', () => {
         'cluster mode without nodes',
         { resources: { redis: { cache: { mode: 'cluster' } } } },
         'resources.redis.cache.nodes: must list at least one node in cluster mode',
+      ],
+      [
+        'an empty health history',
+        { resources: { http: { api: { origin: 'http://x', health: { history: 0 } } } } },
+        'resources.http.api.health.history: must be an integer between 1 and 100, got 0',
+      ],
+      [
+        'a health history past 100',
+        { resources: { redis: { cache: { health: { history: 101 } } } } },
+        'resources.redis.cache.health.history: must be an integer between 1 and 100, got 101',
+      ],
+      [
+        'a degraded pool utilisation of 0%',
+        {
+          resources: {
+            http: { api: { origin: 'http://x', health: { degraded: { poolUtilisation: 0 } } } },
+          },
+        },
+        'resources.http.api.health.degraded.poolUtilisation: must be a number between 1 and 100, got 0',
+      ],
+      [
+        'a degraded error rate past 100%',
+        { resources: { redis: { cache: { health: { degraded: { errorRate: 150 } } } } } },
+        'resources.redis.cache.health.degraded.errorRate: must be a number between 1 and 100, got 150',
+      ],
+      [
+        'a health allowlist entry that is not an address',
+        { health: { protect: { allowlist: ['10.0.0.1', 'localhost'] } } },
+        'health.protect.allowlist[1]: must be an IP address or CIDR range like "10.0.0.0/8" or "2001:db8::/32", got "localhost"',
+      ],
+      [
+        'a metrics allowlist range with a bad prefix',
+        { metrics: { protect: { allowlist: ['10.0.0.0/40'] } } },
+        'metrics.protect.allowlist[0]: must have a prefix length from 0 to 32, got "10.0.0.0/40"',
+      ],
+      [
+        'a short metrics token',
+        { metrics: { protect: { token: 'secret' } } },
+        'metrics.protect.token: must be at least 16 characters long (got 6)',
+      ],
+      [
+        'a breakersAffectReadiness that is not a boolean',
+        { health: { breakersAffectReadiness: 'yes' } },
+        'health.breakersAffectReadiness: must be true or false, got "yes"',
       ],
       [
         'a resource name that differs from its key',
@@ -740,6 +862,23 @@ describe('loadConfig', () => {
       assert.throws(() => {
         (config.metrics as { prefix: string }).prefix = 'x';
       }, TypeError);
+    });
+
+    it('has the health model and protection defaults', () => {
+      const config = resolveConfig(
+        { resources: { http: { api: { origin: 'http://x' } }, redis: { cache: {} } } },
+        { environment: noEnv },
+      );
+      for (const health of [
+        config.resources.http.api?.health,
+        config.resources.redis.cache?.health,
+      ]) {
+        assert.equal(health?.history, 10);
+        assert.deepEqual(health?.degraded, { poolUtilisation: 90, errorRate: 50 });
+      }
+      assert.equal(config.health.breakersAffectReadiness, false);
+      assert.deepEqual(config.health.protect, { allowlist: [], token: undefined });
+      assert.deepEqual(config.metrics.protect, { allowlist: [], token: undefined });
     });
 
     it('is branded, and resolveConfig returns a resolved config as is', () => {

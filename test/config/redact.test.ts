@@ -3,7 +3,16 @@ import { format, inspect } from 'node:util';
 import { resolveConfig } from '../../lib/config/load.js';
 import { redactConfig } from '../../lib/config/redact.js';
 
-const SECRETS = ['hunter2', 'pa55', 'sentinel-secret', 'PRIVATE KEY', 'Bearer tok', 'sess=1'];
+const SECRETS = [
+  'hunter2',
+  'pa55',
+  'sentinel-secret',
+  'PRIVATE KEY',
+  'Bearer tok',
+  'sess=1',
+  'health-token-0123456789',
+  'metrics-token-0123456789',
+];
 
 function config() {
   return resolveConfig(
@@ -26,8 +35,9 @@ function config() {
           },
         },
       },
+      health: { protect: { allowlist: ['10.0.0.0/8'], token: 'health-token-0123456789' } },
     },
-    { environment: {} },
+    { environment: { RESILIENCE_METRICS_TOKEN: 'metrics-token-0123456789' } },
   );
 }
 
@@ -38,6 +48,8 @@ function assertNoSecret(text: string): void {
 describe('redaction', () => {
   it('redactConfig replaces sensitive values and masks URL passwords', () => {
     const redacted = redactConfig(config()) as {
+      health: unknown;
+      metrics: { protect: unknown };
       resources: {
         redis: Record<string, Record<string, unknown>>;
         http: Record<string, Record<string, unknown>>;
@@ -67,7 +79,23 @@ describe('redaction', () => {
       cookie: '[redacted]',
       'x-client': 'shop',
     });
+    assert.deepEqual(redacted.health, {
+      enabled: true,
+      livenessPath: '/healthz',
+      readinessPath: '/readyz',
+      details: true,
+      breakersAffectReadiness: false,
+      protect: { allowlist: ['10.0.0.0/8'], token: '[redacted]' },
+    });
+    assert.deepEqual(redacted.metrics.protect, { allowlist: [], token: '[redacted]' });
     assertNoSecret(JSON.stringify(redacted));
+  });
+
+  it('leaves an unset endpoint token unset', () => {
+    const redacted = redactConfig(resolveConfig({}, { environment: {} })) as {
+      health: { protect: Record<string, unknown> };
+    };
+    assert.deepEqual(redacted.health.protect, { allowlist: [], token: undefined });
   });
 
   it('returns a plain, unfrozen copy and leaves the config untouched', () => {
@@ -76,6 +104,8 @@ describe('redaction', () => {
     assert.ok(!Object.isFrozen(redacted));
     assert.equal(resolved.resources.redis.cache?.password, 'pa55');
     assert.equal(resolved.resources.http.api?.headers.authorization, 'Bearer tok');
+    assert.equal(resolved.health.protect.token, 'health-token-0123456789');
+    assert.equal(resolved.metrics.protect.token, 'metrics-token-0123456789');
   });
 
   it('works on input-shaped objects too', () => {
@@ -99,6 +129,10 @@ describe('redaction', () => {
       resolved.resources.redis.cache?.tls,
       resolved.resources.http.api,
       resolved.resources.http.api?.headers,
+      resolved.health,
+      resolved.health.protect,
+      resolved.metrics,
+      resolved.metrics.protect,
     ]) {
       assertNoSecret(JSON.stringify(part));
     }
@@ -109,6 +143,8 @@ describe('redaction', () => {
     const resolved = config();
     assertNoSecret(inspect(resolved, { depth: Infinity }));
     assertNoSecret(inspect(resolved.resources.redis.cache, { depth: Infinity }));
+    assertNoSecret(inspect(resolved.health.protect));
+    assertNoSecret(format('%o %j', resolved.metrics, resolved.health));
     assertNoSecret(format('%o %O %j', resolved, resolved.resources.http.api, resolved));
   });
 

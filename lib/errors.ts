@@ -19,7 +19,8 @@ export type ResilienceErrorCode =
   | 'ERR_POOL_CLOSED'
   | 'ERR_RETRY_BUDGET_EXHAUSTED'
   | 'ERR_UPSTREAM'
-  | 'ERR_RESPONSE_TOO_LARGE';
+  | 'ERR_RESPONSE_TOO_LARGE'
+  | 'ERR_SHUTTING_DOWN';
 
 /**
  * Runs `create` with stack capture switched off. Rejections on hot paths (429, 503) are
@@ -235,6 +236,13 @@ export class ResponseTooLargeError extends ResilienceError {
   readonly code = 'ERR_RESPONSE_TOO_LARGE' as const;
   readonly status = 502;
   readonly title = 'Bad Gateway';
+}
+
+/** The middleware is shutting down and takes no new requests (HTTP 503, `Connection: close`). */
+export class ShuttingDownError extends ResilienceError {
+  readonly code = 'ERR_SHUTTING_DOWN' as const;
+  readonly status = 503;
+  readonly title = 'Service Unavailable';
 }
 
 /** True for a {@link RateLimitedError}, from any installed copy. */

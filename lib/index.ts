@@ -1,10 +1,11 @@
 // The package's only public entry: re-exports, nothing else.
 
-export { resilience } from './middleware/resilience.js';
+export { resilience, closeOnSignals } from './middleware/resilience.js';
 export type {
   Middleware,
   ResilienceMiddleware,
   ResilienceOptions,
+  CloseOptions,
 } from './middleware/resilience.js';
 export type { KeyGenerator, RejectHandler } from './middleware/policy-runtime.js';
 export type { RequestResilience } from './middleware/context.js';
@@ -22,6 +23,43 @@ export {
 } from './config/index.js';
 export type { LoadConfigOptions, ResolveConfigOptions } from './config/index.js';
 export type * from './config/types.js';
+
+export { ResourceManager, CustomResource } from './resources/manager.js';
+export type { CustomResourceDefinition, ResourceManagerOptions } from './resources/manager.js';
+export { HttpResource, createHttpResource } from './resources/http-resource.js';
+export type {
+  HttpRequestOptions,
+  HttpCallOptions,
+  HttpResourceOptions,
+  QueryValue,
+} from './resources/http-resource.js';
+export { HttpResponse } from './resources/http/exchange.js';
+export { ResourcePool } from './resources/pool.js';
+export type {
+  PoolFactory,
+  ResourcePoolOptions,
+  AcquireOptions,
+  UseOptions,
+} from './resources/pool.js';
+export { PooledResource } from './resources/pooled-resource.js';
+export type {
+  PooledResourceOptions,
+  CallOptions,
+  AttemptVerdict,
+} from './resources/pooled-resource.js';
+export type {
+  HealthStatus,
+  HealthReport,
+  HealthCheckResult,
+  PoolStats,
+  AcquireErrorReason,
+  CallOutcome,
+  ManagedResource,
+} from './resources/types.js';
+export { HealthMonitor } from './health/monitor.js';
+export type { HealthStatusChange, Readiness } from './health/monitor.js';
+export type { HealthCheck, HealthCheckOptions } from './health/check.js';
+export { livenessResponse, readinessResponse, isAuthorised } from './health/endpoints.js';
 
 export { ResilienceMetrics, createMetrics } from './metrics/metrics.js';
 export type { MetricsOptions, RejectionReason, BreakerScope } from './metrics/metrics.js';
@@ -41,6 +79,10 @@ export type { BulkheadOptions, BulkheadLease, BulkheadStats } from './policies/b
 export { Deadline, deadline, withTimeout, parseDeadlineHeader } from './policies/timeout.js';
 export type { DeadlineOptions, WithTimeoutOptions } from './policies/timeout.js';
 export { runWithDeadline, currentDeadline } from './policies/deadline-context.js';
+export { RetryBudget } from './policies/retry-budget.js';
+export type { RetryBudgetOptions, RetryBudgetStats } from './policies/retry-budget.js';
+export { retry, backoffDelay, parseRetryAfter } from './policies/retry.js';
+export type { RetryOptions, RetryDecision, RetryOutcome } from './policies/retry.js';
 export { RateLimiter, rateLimiter } from './policies/rate-limit.js';
 export type { RateLimiterOptions } from './policies/rate-limit.js';
 export { MemoryStore } from './policies/rate-limit/memory-store.js';
@@ -72,6 +114,7 @@ export {
   RetryBudgetExhaustedError,
   UpstreamError,
   ResponseTooLargeError,
+  ShuttingDownError,
   isResilienceError,
   isRateLimitedError,
   isBreakerOpenError,

@@ -404,7 +404,7 @@ export const httpResourceSchema: SchemaOf<Omit<HttpResourceConfig, 'name'>> = {
     request: leaf(
       duration({ min: 1 }),
       '3s',
-      'Whole-call timeout per attempt; shortened to the inbound request’s remaining deadline.',
+      'Whole-call timeout, all attempts and backoff waits included; shortened to the inbound request’s remaining deadline.',
     ),
   },
   tls: tlsSchema(),

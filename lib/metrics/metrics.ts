@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Metric } from 'prom-client';
 import type { BreakerState, CircuitBreaker } from '../policies/breaker.js';
 import type { Bulkhead } from '../policies/bulkhead.js';
+import type { CallEvents, HealthStatus, PoolEvents, PoolStats } from '../resources/types.js';
 
 /** Options for {@link createMetrics}. */
 export interface MetricsOptions {
@@ -23,6 +24,10 @@ export type RejectionReason =
 export type BreakerScope = 'route' | 'resource';
 
 const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half-open', 'isolated'];
+
+const HEALTH_STATUSES: readonly HealthStatus[] = ['up', 'degraded', 'down', 'unknown'];
+
+const ACQUIRE_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -66,6 +71,24 @@ export class ResilienceMetrics {
   /** Responses a handler attempted after its timeout response was sent; dropped. */
   readonly lateResponses: Counter<'route'>;
   readonly requestDuration: Histogram<'route' | 'method' | 'status_class'>;
+  readonly poolSize: Gauge<'resource' | 'kind'>;
+  readonly poolAvailable: Gauge<'resource' | 'kind'>;
+  readonly poolBorrowed: Gauge<'resource' | 'kind'>;
+  readonly poolPending: Gauge<'resource' | 'kind'>;
+  readonly poolMax: Gauge<'resource' | 'kind'>;
+  /** Time from acquire() to a member in hand. */
+  readonly poolAcquireDuration: Histogram<'resource' | 'kind'>;
+  readonly poolAcquireErrors: Counter<'resource' | 'kind' | 'reason'>;
+  /** Members borrowed longer than `leaseWarning`: probable leaks. */
+  readonly poolLeaseWarnings: Counter<'resource' | 'kind'>;
+  readonly poolCreateErrors: Counter<'resource' | 'kind'>;
+  /** Outbound calls (all attempts of one call) by outcome, and their duration. */
+  readonly upstreamCalls: Counter<'resource' | 'kind' | 'outcome'>;
+  readonly upstreamDuration: Histogram<'resource' | 'kind' | 'outcome'>;
+  readonly upstreamRetries: Counter<'resource' | 'kind'>;
+  readonly retryBudgetExhausted: Counter<'resource' | 'kind'>;
+  /** 1 for each resource's current health status, 0 for the others. */
+  readonly resourceHealth: Gauge<'resource' | 'kind' | 'status'>;
 
   private readonly disposables = new Set<Disposable>();
   private closed = false;
@@ -127,6 +150,97 @@ export class ResilienceMetrics {
       'Inbound request duration, by route name, method and status class.',
       ['route', 'method', 'status_class'],
       options.buckets ?? DEFAULT_BUCKETS,
+    );
+    const res: ('resource' | 'kind')[] = ['resource', 'kind'];
+    this.poolSize = this.gauge(`${p}pool_size`, 'Pool members that exist.', res);
+    this.poolAvailable = this.gauge(`${p}pool_available`, 'Idle pool members.', res);
+    this.poolBorrowed = this.gauge(`${p}pool_borrowed`, 'Pool members in use.', res);
+    this.poolPending = this.gauge(`${p}pool_pending`, 'Acquires waiting for a pool member.', res);
+    this.poolMax = this.gauge(`${p}pool_max`, 'Pool size limit.', res);
+    this.poolAcquireDuration = this.histogram(
+      `${p}pool_acquire_duration_seconds`,
+      'Time to acquire a pool member.',
+      res,
+      ACQUIRE_BUCKETS,
+    );
+    this.poolAcquireErrors = this.counter(
+      `${p}pool_acquire_errors_total`,
+      'Failed pool acquires, by reason.',
+      ['resource', 'kind', 'reason'],
+    );
+    this.poolLeaseWarnings = this.counter(
+      `${p}pool_lease_warnings_total`,
+      'Pool members borrowed longer than leaseWarning (probable leaks).',
+      res,
+    );
+    this.poolCreateErrors = this.counter(
+      `${p}pool_create_errors_total`,
+      'Pool member creations that failed.',
+      res,
+    );
+    this.upstreamCalls = this.counter(
+      `${p}upstream_calls_total`,
+      'Outbound calls through a resource, by outcome (all attempts of a call count once).',
+      ['resource', 'kind', 'outcome'],
+    );
+    this.upstreamDuration = this.histogram(
+      `${p}upstream_call_duration_seconds`,
+      'Outbound call duration including retries, by outcome.',
+      ['resource', 'kind', 'outcome'],
+      options.buckets ?? DEFAULT_BUCKETS,
+    );
+    this.upstreamRetries = this.counter(`${p}upstream_retries_total`, 'Outbound retries.', res);
+    this.retryBudgetExhausted = this.counter(
+      `${p}retry_budget_exhausted_total`,
+      'Retries refused because the retry budget was spent.',
+      res,
+    );
+    this.resourceHealth = this.gauge(
+      `${p}resource_health`,
+      'Resource health: 1 for the current status (up, degraded, down, unknown), 0 for the others.',
+      ['resource', 'kind', 'status'],
+    );
+  }
+
+  /** Publishes a pool's stats and events under the resource's name. */
+  watchPool(resource: string, kind: string, pool: PoolEvents & { stats(): PoolStats }): Disposable {
+    const labels = { resource, kind };
+    const acquireDuration = this.poolAcquireDuration.labels(resource, kind);
+    return this.track(
+      this.addReader(this.poolSize, (g) => g.set(labels, pool.stats().size)),
+      this.addReader(this.poolAvailable, (g) => g.set(labels, pool.stats().available)),
+      this.addReader(this.poolBorrowed, (g) => g.set(labels, pool.stats().borrowed)),
+      this.addReader(this.poolPending, (g) => g.set(labels, pool.stats().pending)),
+      this.addReader(this.poolMax, (g) => g.set(labels, pool.stats().max)),
+      pool.onAcquire((waitMs) => acquireDuration.observe(waitMs / 1000)),
+      pool.onAcquireError((reason) => this.poolAcquireErrors.inc({ resource, kind, reason })),
+      pool.onLeaseWarning(() => this.poolLeaseWarnings.inc(labels)),
+      pool.onCreateError(() => this.poolCreateErrors.inc(labels)),
+    );
+  }
+
+  /** Publishes an outbound resource's calls, retries and budget exhaustion. */
+  watchCalls(resource: string, kind: string, events: CallEvents): Disposable {
+    const labels = { resource, kind };
+    return this.track(
+      events.onCall((outcome, durationMs) => {
+        this.upstreamCalls.inc({ resource, kind, outcome });
+        this.upstreamDuration.observe({ resource, kind, outcome }, durationMs / 1000);
+      }),
+      events.onRetry(() => this.upstreamRetries.inc(labels)),
+      events.onBudgetExhausted(() => this.retryBudgetExhausted.inc(labels)),
+    );
+  }
+
+  /** Publishes a resource's health status, read at scrape time. */
+  watchHealth(resource: string, kind: string, status: () => HealthStatus): Disposable {
+    return this.track(
+      this.addReader(this.resourceHealth, (g) => {
+        const current = status();
+        for (const s of HEALTH_STATUSES) {
+          g.set({ resource, kind, status: s }, s === current ? 1 : 0);
+        }
+      }),
     );
   }
 

@@ -1,3 +1,5 @@
+import type { ResourceManager } from '../resources/manager.js';
+
 /** What the pack puts on `req.resilience` for the handlers behind it. */
 export interface RequestResilience {
   /**
@@ -11,6 +13,12 @@ export interface RequestResilience {
   remaining(): number;
   /** The name of the route policy (or named policy) that applies: the metrics label. */
   readonly route: string;
+  /**
+   * The pooled resources. Calls made inside the request inherit its remaining deadline
+   * (AsyncLocalStorage), so `req.resilience.resources.http('payments').get('/x')` never
+   * outlives the request.
+   */
+  readonly resources: ResourceManager;
 }
 
 declare module 'node:http' {

@@ -16,7 +16,10 @@ import { compileAllowlist } from '../policies/rate-limit/allowlist.js';
 import { rateLimitPolicyHeader } from '../policies/rate-limit/headers.js';
 import { ipKey } from '../policies/rate-limit/ip-key.js';
 import type { RateLimitStore } from '../policies/rate-limit/store.js';
+import { statusMatcher } from '../policies/status-patterns.js';
 import { clientIp, type TrustFunction } from './client-ip.js';
+import type { ResourceManager } from '../resources/manager.js';
+import type { Lifecycle } from './lifecycle.js';
 import { RequestRun } from './request-run.js';
 import type { Logger } from './warnings.js';
 
@@ -43,24 +46,15 @@ export interface RuntimeEnvironment {
   onReject: RejectHandler | undefined;
   /** Lower-cased incoming deadline header name, or null when not honoured. */
   deadlineHeader: string | null;
+  /** The resource manager, set once it is built. */
+  resources?: ResourceManager | undefined;
+  /** In-flight requests and the shutting-down flag, shared by every runtime. */
+  lifecycle: Lifecycle;
   /** Builds the store for `rateLimit.store` values other than `memory`. */
   createStore: ((spec: string, policy: PolicySet['rateLimit']) => RateLimitStore) | undefined;
 }
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
-
-/** Compiles failure-status patterns ("5xx", "429") into a lookup table indexed by status. */
-export function compileFailureStatuses(patterns: readonly string[]): (status: number) => boolean {
-  const table = new Uint8Array(600);
-  for (const pattern of patterns) {
-    const range = /^([1-5])xx$/.exec(pattern);
-    if (range) table.fill(1, Number(range[1]) * 100, Number(range[1]) * 100 + 100);
-    else if (/^[1-5]\d\d$/.test(pattern)) table[Number(pattern)] = 1;
-    else
-      throw new InvalidArgumentError(`failureStatuses: invalid pattern ${JSON.stringify(pattern)}`);
-  }
-  return (status) => table[status] === 1;
-}
 
 type HistogramChild = { observe(value: number): void };
 
@@ -87,7 +81,10 @@ export class PolicyRuntime {
     readonly env: RuntimeEnvironment,
   ) {
     const { breaker, bulkhead, rateLimit } = policies;
-    this.isFailureStatus = compileFailureStatuses(breaker.failureStatuses);
+    this.isFailureStatus = statusMatcher(
+      breaker.failureStatuses,
+      `${name}: breaker.failureStatuses`,
+    );
     if (breaker.enabled) {
       this.breaker = new CircuitBreaker({
         window: breaker.window,

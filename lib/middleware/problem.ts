@@ -7,6 +7,8 @@ const PROBLEM_TYPES: Readonly<Record<string, string>> = {
   ERR_BREAKER_OPEN: 'urn:express-resilience:problem:breaker-open',
   ERR_BULKHEAD_FULL: 'urn:express-resilience:problem:bulkhead-full',
   ERR_TIMEOUT: 'urn:express-resilience:problem:timeout',
+  ERR_SHUTTING_DOWN: 'urn:express-resilience:problem:shutting-down',
+  ERR_RESOURCE_UNAVAILABLE: 'urn:express-resilience:problem:resource-unavailable',
 };
 
 /** The RFC 9457 body the pack sends for a rejection. */

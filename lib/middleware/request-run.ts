@@ -8,6 +8,7 @@ import { currentDeadline, runWithDeadline } from '../policies/deadline-context.j
 import { legacyRateLimitHeaders, rateLimitHeader } from '../policies/rate-limit/headers.js';
 import type { RateLimitDecision } from '../policies/rate-limit/store.js';
 import { Deadline, parseDeadlineHeader } from '../policies/timeout.js';
+import type { ResourceManager } from '../resources/manager.js';
 import type { RequestResilience } from './context.js';
 import type { PolicyRuntime } from './policy-runtime.js';
 import { retryAfterSeconds, sendProblem } from './problem.js';
@@ -51,6 +52,9 @@ class RequestContext implements RequestResilience {
   }
   get route(): string {
     return this.run.runtime.name;
+  }
+  get resources(): ResourceManager {
+    return this.run.runtime.env.resources!;
   }
 }
 
@@ -102,6 +106,7 @@ export class RequestRun {
         this.shadowTimer.unref();
       }
     }
+    runtime.env.lifecycle.requestStarted();
     res.once('finish', this.onFinish);
     res.once('close', this.onClose);
     req.resilience = new RequestContext(this);
@@ -332,6 +337,7 @@ export class RequestRun {
   };
 
   private readonly onClose = (): void => {
+    this.runtime.env.lifecycle.requestEnded();
     if (this.finished) return;
     // The client went away before the response ended.
     const wasHandling = this.stage === Stage.Handler;

@@ -1,20 +1,24 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { loadConfig, resolveConfig } from '../config/index.js';
 import type { NamedPolicy, ResilienceConfig, ResilienceConfigInput } from '../config/types.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, ShuttingDownError } from '../errors.js';
 import { ResilienceMetrics } from '../metrics/metrics.js';
 import { currentDeadline, runWithDeadline } from '../policies/deadline-context.js';
-import { withTimeout } from '../policies/timeout.js';
 import type { RateLimitStore } from '../policies/rate-limit/store.js';
+import { withTimeout } from '../policies/timeout.js';
+import { ResourceManager, type CustomResourceDefinition } from '../resources/manager.js';
 import { compileTrust, normaliseTrust } from './client-ip.js';
+import { Endpoints } from './endpoints.js';
 import { patchExpress4AsyncErrors } from './express4-async.js';
+import { Lifecycle } from './lifecycle.js';
 import {
   PolicyRuntime,
   type KeyGenerator,
   type RejectHandler,
   type RuntimeEnvironment,
 } from './policy-runtime.js';
+import { sendProblem } from './problem.js';
 import { RouteTable, pathOf } from './route-table.js';
 import { warnOnce, type Logger } from './warnings.js';
 
@@ -37,11 +41,19 @@ export interface ResilienceOptions {
    * this itself). Default true.
    */
   express4AsyncErrors?: boolean;
+  /** Custom pooled resources (database or queue clients), by name: `r.resources.custom(name)`. */
+  resources?: Readonly<Record<string, CustomResourceDefinition<unknown>>>;
   /** Builds rate-limit stores for `rateLimit.store` values other than `memory`. */
   createStore?: (
     spec: string,
     policy: ResilienceConfig['middleware']['defaults']['rateLimit'],
   ) => RateLimitStore;
+}
+
+/** Options of {@link ResilienceMiddleware.close}. */
+export interface CloseOptions {
+  /** Milliseconds in-flight requests may take to finish; default `shutdown.grace`. */
+  grace?: number;
 }
 
 /** The middleware `resilience()` returns, with its handles. */
@@ -50,6 +62,13 @@ export interface ResilienceMiddleware extends Middleware {
   readonly config: ResilienceConfig;
   /** The pack's metrics and their registry. */
   readonly metrics: ResilienceMetrics;
+  /** The pooled HTTP, Redis and custom resources: `r.resources.http('payments')`. */
+  readonly resources: ResourceManager;
+  /**
+   * Resolves once every resource has started and has been health-checked once (the first
+   * `/readyz` answer is then meaningful). Never rejects for an unreachable upstream.
+   */
+  ready(): Promise<void>;
   /**
    * Middleware applying the named policy set `middleware.policies.<name>`:
    * `router.use(r.policy('billing'))`. Throws InvalidArgumentError for an unknown name.
@@ -64,16 +83,27 @@ export interface ResilienceMiddleware extends Middleware {
     name: string,
     fn: (...args: A) => Promise<T> | T,
   ): (...args: A) => Promise<T>;
-  /** Stops every timer and subscription and closes stores; idempotent. */
-  close(): Promise<void>;
+  /**
+   * Lets `close()` drain this server's connections too (it stops accepting, and idle
+   * keep-alive sockets are closed), and, with `shutdown.handleSignals`, closes on SIGTERM and
+   * SIGINT. Returns a handle that detaches.
+   */
+  attach(server: Server): { dispose(): void };
+  /**
+   * Graceful shutdown: /readyz answers 503 at once, new requests get 503 with
+   * `Connection: close`, in-flight requests get up to `grace` to finish, then resources drain
+   * and every timer and subscription stops. Idempotent.
+   */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /**
  * Creates the resilience middleware: `app.use(resilience(config))`.
  *
  * With no `config`, loads config/ through `loadConfig()`; with an object, validates it the
- * same way (schema defaults underneath). Throws ConfigError listing every problem, or
- * InvalidArgumentError for options that do not fit the config (an unknown key generator).
+ * same way (schema defaults underneath). Throws ConfigError listing every problem,
+ * ResourceUnavailableError naming a resource that could not be built, or InvalidArgumentError
+ * for options that do not fit the config (an unknown key generator).
  */
 export function resilience(
   config?: ResilienceConfigInput | ResilienceConfig,
@@ -87,39 +117,52 @@ export function resilience(
     buckets: resolved.metrics.buckets,
     defaultMetrics: resolved.metrics.enabled && resolved.metrics.defaultMetrics,
   });
+  const lifecycle = new Lifecycle();
+  const trust = compileTrust(mw.trustProxy);
   const env: RuntimeEnvironment = {
     metrics,
     logger: options.logger,
-    trust: compileTrust(mw.trustProxy),
+    trust,
     keyGenerators: options.keyGenerators ?? {},
     onReject: options.onReject,
     deadlineHeader: mw.deadlineHeader.enabled ? mw.deadlineHeader.name.toLowerCase() : null,
     createStore: options.createStore,
+    lifecycle,
   };
 
   const runtimes: PolicyRuntime[] = [];
-  const runtime = (
-    name: string,
-    policies: ResilienceConfig['middleware']['defaults'],
-  ): PolicyRuntime => {
-    const created = new PolicyRuntime(name, policies, env);
-    runtimes.push(created);
-    return created;
-  };
+  let resources: ResourceManager | undefined;
   let table: RouteTable<PolicyRuntime>;
   const named = new Map<string, PolicyRuntime>();
   try {
+    resources = new ResourceManager(resolved.resources, {
+      metrics,
+      custom: options.resources,
+      logger: options.logger,
+    });
+    const runtime = (name: string, policies: ResilienceConfig['middleware']['defaults']) => {
+      const created = new PolicyRuntime(name, policies, env);
+      runtimes.push(created);
+      return created;
+    };
     table = new RouteTable(runtime('default', mw.defaults));
     for (const route of mw.routes) table.add(route.match, runtime(route.name, route));
     for (const [name, policy] of Object.entries(mw.policies) as [string, NamedPolicy][]) {
       named.set(name, runtime(name, policy));
     }
   } catch (err) {
-    // Nothing half-built may outlive a failed start-up: timers, subscriptions, stores.
+    // Nothing half-built may outlive a failed start-up: timers, subscriptions, pools, stores.
     for (const r of runtimes) void r.close();
+    void resources?.close(0);
     metrics.close();
     throw err;
   }
+  const manager = resources;
+  env.resources = manager;
+  const started = manager.start();
+  // Start-up never fails for an unreachable upstream (health says so); this only guards
+  // against an unhandled rejection when nobody awaits ready().
+  started.catch(() => undefined);
 
   const usesIpKeys = runtimes.some(
     (r) => r.policies.rateLimit.enabled && r.policies.rateLimit.key === 'ip',
@@ -132,13 +175,11 @@ export function resilience(
     );
   }
 
+  const endpoints = new Endpoints(resolved, metrics, manager, runtimes, lifecycle, trust);
   const excluded = compileExclude(mw.exclude);
-  const metricsPath = resolved.metrics.enabled ? resolved.metrics.path : null;
-  const health = resolved.health;
   const expectedTrust = normaliseTrust(mw.trustProxy);
   const patchExpress4 = options.express4AsyncErrors !== false;
   let checkedApp: unknown;
-  let closing = false;
 
   const checkApp = (req: IncomingMessage): void => {
     const app = (req as { app?: { get?: (key: string) => unknown } }).app;
@@ -155,23 +196,23 @@ export function resilience(
     if (patchExpress4) patchExpress4AsyncErrors(req);
   };
 
+  const rejectShuttingDown = (res: ServerResponse): void => {
+    res.setHeader('Connection', 'close');
+    res.setHeader('Retry-After', 1);
+    sendProblem(
+      res,
+      new ShuttingDownError('The server is shutting down', { retryAfterMs: 1000 }),
+      'shutdown',
+    );
+  };
+
   const handler = (req: IncomingMessage, res: ServerResponse, next: Next): void => {
     if ((req as { app?: unknown }).app !== checkedApp) checkApp(req);
     const path = pathOf(req.url);
-    const method = req.method;
-    if (method === 'GET' || method === 'HEAD') {
-      if (path === metricsPath) return serveMetrics(metrics, res, next);
-      if (health.enabled) {
-        if (path === health.livenessPath) return sendJson(res, 200, { status: 'ok' });
-        if (path === health.readinessPath) {
-          return closing
-            ? sendJson(res, 503, { status: 'shutting-down' })
-            : sendJson(res, 200, { status: 'ready' });
-        }
-      }
-    }
+    if (endpoints.serve(path, req, res, next)) return;
     if (excluded(path)) return next();
-    table.lookup(method, path).handle(req, res, next);
+    if (lifecycle.shuttingDown) return rejectShuttingDown(res);
+    table.lookup(req.method, path).handle(req, res, next);
   };
 
   const namedRuntime = (name: string): PolicyRuntime => {
@@ -185,27 +226,91 @@ export function resilience(
     return found;
   };
 
+  const servers = new Set<Server>();
   let closed: Promise<void> | undefined;
+  const close = (closeOptions: CloseOptions = {}): Promise<void> => {
+    lifecycle.shuttingDown = true;
+    closed ??= (async () => {
+      const grace = closeOptions.grace ?? resolved.shutdown.grace;
+      const deadline = Date.now() + grace;
+      for (const server of servers) {
+        server.close();
+        server.closeIdleConnections();
+      }
+      await lifecycle.drain(grace);
+      await manager.close(Math.max(0, deadline - Date.now()));
+      await Promise.all(runtimes.map((r) => r.close()));
+      metrics.close();
+      for (const server of servers) server.closeAllConnections();
+    })();
+    return closed;
+  };
+
   return Object.assign(handler, {
     config: resolved,
     metrics,
+    resources: manager,
+    ready: () => started,
     policy(name: string): Middleware {
       const rt = namedRuntime(name);
-      return (req, res, next) => rt.handle(req, res, next);
+      return (req: IncomingMessage, res: ServerResponse, next: Next) => {
+        if (lifecycle.shuttingDown) return rejectShuttingDown(res);
+        rt.handle(req, res, next);
+      };
     },
     wrap<A extends unknown[], T>(name: string, fn: (...args: A) => Promise<T> | T) {
       const rt = namedRuntime(name);
       return (...args: A): Promise<T> => executeUnderPolicy(rt, () => fn(...args));
     },
-    close(): Promise<void> {
-      closing = true;
-      closed ??= (async () => {
-        await Promise.all(runtimes.map((r) => r.close()));
-        metrics.close();
-      })();
-      return closed;
+    attach(server: Server) {
+      servers.add(server);
+      const onSignal = (): void => {
+        void close();
+      };
+      if (resolved.shutdown.handleSignals) {
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
+      }
+      return {
+        dispose: () => {
+          servers.delete(server);
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+        },
+      };
     },
+    close,
   });
+}
+
+/**
+ * Wires SIGTERM and SIGINT to a graceful shutdown of `server` and `r`: the server stops
+ * accepting, in-flight requests finish within the grace period, resources drain, and the
+ * process is left with nothing keeping it alive. Returns a handle that removes the handlers.
+ */
+export function closeOnSignals(
+  server: Server,
+  r: ResilienceMiddleware,
+  options: { signals?: readonly NodeJS.Signals[]; grace?: number; onClosed?: () => void } = {},
+): { dispose(): void } {
+  const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+  const attachment = r.attach(server);
+  const onSignal = (): void => {
+    dispose();
+    r.close({ grace: options.grace ?? r.config.shutdown.grace }).then(options.onClosed, (err) => {
+      process.emitWarning(`express-resilience: shutdown failed: ${String(err)}`);
+    });
+  };
+  const dispose = (): void => {
+    for (const s of signals) process.off(s, onSignal);
+  };
+  for (const s of signals) process.once(s, onSignal);
+  return {
+    dispose: () => {
+      dispose();
+      attachment.dispose();
+    },
+  };
 }
 
 /** `.wrap()`: breaker → bulkhead → timeout around a plain function. */
@@ -251,8 +356,9 @@ async function executeUnderPolicy<T>(rt: PolicyRuntime, fn: () => Promise<T> | T
     return result;
   } catch (err) {
     permit?.failure();
-    if ((err as { code?: string } | null)?.code === 'ERR_TIMEOUT')
+    if ((err as { code?: string } | null)?.code === 'ERR_TIMEOUT') {
       rt.countRejection('timeout', true);
+    }
     throw err;
   } finally {
     lease?.release();
@@ -270,22 +376,4 @@ function compileExclude(paths: readonly string[]): (path: string) => boolean {
   return (path) =>
     exact.has(path) ||
     prefixes.some((prefix) => path.startsWith(prefix) || path === prefix.slice(0, -1));
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const payload = JSON.stringify(body);
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(payload));
-  res.setHeader('Cache-Control', 'no-store');
-  res.end(payload);
-}
-
-function serveMetrics(metrics: ResilienceMetrics, res: ServerResponse, next: Next): void {
-  metrics.registry.metrics().then((text) => {
-    res.statusCode = 200;
-    res.setHeader('Content-Type', metrics.registry.contentType);
-    res.setHeader('Cache-Control', 'no-store');
-    res.end(text);
-  }, next);
 }

@@ -1,10 +1,6 @@
-/** A pino-compatible logger; only the methods the pack calls. */
-export interface Logger {
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  info?(obj: object, msg?: string): void;
-  debug?(obj: object, msg?: string): void;
-}
+import type { Logger } from '../logger.js';
+
+export type { Logger };
 
 /** Codes of the warnings the pack emits once per process for suspicious setups. */
 export type WarningCode =

@@ -1,0 +1,553 @@
+import type { BreakerPolicyConfig, PoolConfig, RetryConfig } from '../config/types.js';
+import {
+  BreakerOpenError,
+  InvalidArgumentError,
+  PoolClosedError,
+  PoolExhaustedError,
+  ResourceUnavailableError,
+  TimeoutError,
+  isTimeoutError,
+  withoutStack,
+} from '../errors.js';
+import { CircuitBreaker } from '../policies/breaker.js';
+import type { BreakerPermit } from '../policies/breaker.js';
+import { currentDeadline } from '../policies/deadline-context.js';
+import { retry } from '../policies/retry.js';
+import type { RetryDecision, RetryOptions } from '../policies/retry.js';
+import { RetryBudget } from '../policies/retry-budget.js';
+import { Listeners, ResourcePool } from './pool.js';
+import type { PoolFactory } from './pool.js';
+import type { CallEvents, CallOutcome, Disposable, ManagedResource, PoolStats } from './types.js';
+
+/** Options of a {@link PooledResource}: what the HTTP and Redis resource configs share. */
+export interface PooledResourceOptions {
+  name: string;
+  /** `http`, `redis`, or a custom kind's name. */
+  kind: string;
+  /** Unhealthy critical resources fail /readyz. */
+  critical: boolean;
+  pool: PoolConfig;
+  /** attempts, backoff, budget { ratio, minPerSecond, window }, statuses, nonIdempotent. */
+  retry: RetryConfig;
+  /** `enabled: false` → no breaker; `enforce: false` → outcomes recorded, nothing rejected. */
+  breaker: BreakerPolicyConfig;
+  /** The resource's own total call timeout (all attempts and waits), in milliseconds. */
+  timeoutMs: number;
+  /** Jitter source for the retry backoff, in [0, 1). Default `Math.random` (tests inject). */
+  random?: () => number;
+}
+
+/** Options of one {@link PooledResource.execute} call. */
+export interface CallOptions<R> {
+  /** false → never retried (unless `retry.nonIdempotent` is configured). */
+  idempotent: boolean;
+  /**
+   * The caller's abort: rejects the call with `signal.reason` and aborts the attempt's signal.
+   * Default: the inbound request's deadline signal ({@link currentDeadline}), which aborts on
+   * the deadline and when the client disconnects.
+   */
+  signal?: AbortSignal | undefined;
+  /**
+   * Per-call total timeout, replacing the resource's `timeoutMs` (longer or shorter; still
+   * capped by the inbound deadline). <= 0 fails the call at once with `TimeoutError`.
+   */
+  timeoutMs?: number | undefined;
+  /**
+   * Classifies one attempt: `'success'` (settle with it; a success for the breaker),
+   * `'failure'` (settle with it, no retry; a failure for the breaker) or
+   * `{ retry: true, retryAfterMs?, failure }` (retry when allowed; when not, settle with it —
+   * a failure for the breaker if `failure`). Default: a rejection is
+   * `{ retry: true, failure: true }`, a result `'success'`.
+   *
+   * It never sees what the pack decides itself: the call's timeout, the caller's abort and
+   * pool errors (`PoolExhaustedError`, `ResourceUnavailableError`, `PoolClosedError`) end
+   * the call without a retry.
+   */
+  classify?: ((outcome: { error: unknown } | { result: R }) => AttemptVerdict) | undefined;
+  /** When true for an attempt's error, its member is destroyed instead of released. */
+  isBroken?: ((error: unknown) => boolean) | undefined;
+}
+
+/** The verdict of {@link CallOptions.classify} on one attempt. */
+export type AttemptVerdict =
+  'success' | 'failure' | { retry: true; retryAfterMs?: number | undefined; failure: boolean };
+
+/** setTimeout clamps larger delays to 1 ms (with a warning), which would expire at once. */
+const MAX_TIMER_DELAY = 2_147_483_647;
+
+const RETRY_FAILURE: AttemptVerdict = Object.freeze({ retry: true, failure: true });
+
+function defaultClassify(outcome: { error: unknown } | { result: unknown }): AttemptVerdict {
+  return 'error' in outcome ? RETRY_FAILURE : 'success';
+}
+
+/** Errors of the pack's own making inside an attempt: never classified, never retried. */
+function isPoolError(error: unknown): boolean {
+  return (
+    error instanceof PoolExhaustedError ||
+    error instanceof ResourceUnavailableError ||
+    error instanceof PoolClosedError
+  );
+}
+
+/**
+ * The state of one {@link PooledResource.execute} call, shared by its attempts and the
+ * retry decision without a closure per attempt.
+ */
+class Call<R> {
+  /** The verdict on the last attempt: true when it counts as a failure for the breaker. */
+  failed = false;
+  /** The last attempt ended in a verdict that asked for a retry. */
+  wantedRetry = false;
+  budgetRefused = false;
+  /** Set when the pack itself ended the call (timeout, abort, pool error). */
+  final = false;
+  /** The TimeoutError of the attempt that ran out of time, if any. */
+  timeout: TimeoutError | undefined = undefined;
+
+  constructor(
+    // Typed over `unknown` members, so that PooledResource<T> stays assignable to
+    // PooledResource<unknown> (the manager holds every kind that way).
+    readonly fn: (member: unknown, signal: AbortSignal) => Promise<R>,
+    readonly options: CallOptions<R>,
+    readonly signal: AbortSignal | undefined,
+    readonly endsAt: number,
+    readonly totalMs: number,
+  ) {}
+
+  remaining(): number {
+    const left = this.endsAt - Date.now();
+    return left > 0 ? left : 0;
+  }
+}
+
+/**
+ * The base of every pooled resource kind (HTTP, Redis, custom): a {@link ResourcePool}, an
+ * optional {@link CircuitBreaker}, a {@link RetryBudget}, call events for the metrics, and
+ * {@link PooledResource.execute}, which runs a call through breaker → retry → timeout →
+ * pool acquire → fn → release. Kinds differ only in their factory, their call methods (built
+ * on `execute`) and their {@link PooledResource.probe}.
+ */
+export abstract class PooledResource<T> implements ManagedResource, CallEvents {
+  readonly name: string;
+  readonly kind: string;
+  readonly critical: boolean;
+  readonly pool: ResourcePool<T>;
+  /** Undefined when `breaker.enabled` is false. */
+  readonly breaker: CircuitBreaker | undefined;
+  readonly budget: RetryBudget;
+
+  readonly #timeoutMs: number;
+  readonly #enforce: boolean;
+  readonly #attempts: number;
+  readonly #backoff: RetryConfig['backoff'];
+  readonly #nonIdempotent: boolean;
+  readonly #random: () => number;
+  #closed = false;
+  #closing: Promise<void> | undefined = undefined;
+  readonly #callListeners = new Listeners<[outcome: CallOutcome, durationMs: number]>(
+    'resource onCall',
+  );
+  readonly #retryListeners = new Listeners<[attempt: number, delayMs: number]>('resource onRetry');
+  readonly #budgetListeners = new Listeners<[]>('resource onBudgetExhausted');
+
+  /**
+   * @throws InvalidArgumentError on malformed options (see {@link ResourcePool},
+   *   {@link CircuitBreaker}, {@link RetryBudget}): `name`/`kind` not non-empty strings,
+   *   `timeoutMs` not a number in [0, 2147483647], `retry.attempts` not an integer >= 1,
+   *   `retry.backoff` not `{ initial <= max, multiplier >= 1 }`, `random` not a function.
+   */
+  protected constructor(options: PooledResourceOptions, factory: PoolFactory<T>) {
+    if (typeof options !== 'object' || options === null) {
+      throw invalid('options', options, 'an object');
+    }
+    const { name, kind, critical, timeoutMs, retry: retryConfig, breaker } = options;
+    if (typeof name !== 'string' || name.length === 0) {
+      throw invalid('name', name, 'a non-empty string');
+    }
+    if (typeof kind !== 'string' || kind.length === 0) {
+      throw invalid('kind', kind, 'a non-empty string');
+    }
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs <= MAX_TIMER_DELAY)) {
+      throw invalid('timeoutMs', timeoutMs, `a number of milliseconds in [0, ${MAX_TIMER_DELAY}]`);
+    }
+    if (typeof retryConfig !== 'object' || retryConfig === null) {
+      throw invalid('retry', retryConfig, 'an object');
+    }
+    const { attempts, backoff } = retryConfig;
+    if (typeof attempts !== 'number' || !Number.isSafeInteger(attempts) || attempts < 1) {
+      throw invalid('retry.attempts', attempts, 'an integer >= 1');
+    }
+    if (
+      typeof backoff !== 'object' ||
+      backoff === null ||
+      !(backoff.initial >= 0 && backoff.initial <= backoff.max && Number.isFinite(backoff.max)) ||
+      !(backoff.multiplier >= 1 && Number.isFinite(backoff.multiplier))
+    ) {
+      throw invalid(
+        'retry.backoff',
+        backoff,
+        '{ initial, max, multiplier } with 0 <= initial <= max and a finite multiplier >= 1',
+      );
+    }
+    if (options.random !== undefined && typeof options.random !== 'function') {
+      throw invalid('random', options.random, 'a function');
+    }
+    if (typeof breaker !== 'object' || breaker === null) {
+      throw invalid('breaker', breaker, 'an object');
+    }
+
+    this.name = name;
+    this.kind = kind;
+    this.critical = critical === true;
+    this.#timeoutMs = timeoutMs;
+    this.#attempts = attempts;
+    this.#backoff = { initial: backoff.initial, max: backoff.max, multiplier: backoff.multiplier };
+    this.#nonIdempotent = retryConfig.nonIdempotent === true;
+    this.#random = options.random ?? Math.random;
+    this.budget = new RetryBudget({
+      ratio: retryConfig.budget?.ratio,
+      minPerSecond: retryConfig.budget?.minPerSecond,
+      window: retryConfig.budget?.window,
+    } as { ratio: number; minPerSecond: number; window: number });
+    this.breaker = breaker.enabled
+      ? new CircuitBreaker({
+          window: breaker.window,
+          minimumCalls: breaker.minimumCalls,
+          failureRate: breaker.failureRate,
+          slowCall: breaker.slowCall,
+          halfOpenAfter: breaker.halfOpenAfter,
+          halfOpenProbes: breaker.halfOpenProbes,
+          openBackoff: breaker.openBackoff,
+        })
+      : undefined;
+    this.#enforce = breaker.enforce !== false;
+    // Last: the pool validates its own options, and nothing above holds resources.
+    this.pool = new ResourcePool<T>(factory, { ...options.pool, name });
+  }
+
+  /** One health probe; resolves when healthy, rejects with the reason otherwise. */
+  abstract probe(signal: AbortSignal): Promise<void>;
+
+  /** Starts the pool (warming `min` members); idempotent; never rejects. */
+  start(): Promise<void> {
+    this.pool.start();
+    return Promise.resolve();
+  }
+
+  /** The pool's snapshot. */
+  stats(): PoolStats {
+    return this.pool.stats();
+  }
+
+  /**
+   * Stops new calls (they reject with `PoolClosedError`), waits up to `graceMs` (default 0)
+   * for borrowed members, destroys everything; idempotent (later calls return the first
+   * call's promise). Subclasses that hold more (timers, agents) override it and call
+   * `super.close(graceMs)`.
+   */
+  close(graceMs?: number): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closed = true;
+    this.#closing = this.pool.close(graceMs);
+    return this.#closing;
+  }
+
+  /** Every finished {@link PooledResource.execute} (all attempts): outcome and duration. */
+  onCall(listener: (outcome: CallOutcome, durationMs: number) => void): Disposable {
+    return this.#callListeners.add(listener);
+  }
+
+  /** Every retry scheduled: the attempt about to be made (2 = first retry) and its delay. */
+  onRetry(listener: (attempt: number, delayMs: number) => void): Disposable {
+    return this.#retryListeners.add(listener);
+  }
+
+  /** Every retry refused because the retry budget was spent. */
+  onBudgetExhausted(listener: () => void): Disposable {
+    return this.#budgetListeners.add(listener);
+  }
+
+  /**
+   * Runs one call: breaker → retry → timeout → pool acquire → `fn` → release.
+   *
+   * - With no time left ({@link PooledResource.effectiveTimeout} is 0) it rejects at once
+   *   with `TimeoutError` (outcome `timeout`), touching neither the breaker nor the pool.
+   * - The breaker (if any, and enforced) rejects with `BreakerOpenError` (outcome
+   *   `breaker-open`); otherwise it records the call's final outcome once: a failure for
+   *   failures and timeouts, a success otherwise, nothing (permit released) when the caller
+   *   aborted for another reason than a timeout or the pool turned the call away
+   *   (`PoolExhaustedError`, `PoolClosedError`). A `ResourceUnavailableError` (the factory
+   *   cannot reach the dependency) is a failure.
+   * - Every attempt runs under the time left of the call's total timeout (fixed when the
+   *   call starts) and borrows a member for `fn`; `fn`'s `signal` (one AbortController per
+   *   attempt) aborts when that time runs out or the caller aborts — pass it to the I/O. The
+   *   member is given back when `fn` settles (destroyed if `isBroken` says so), which may be
+   *   after the call has already rejected with the timeout.
+   * - `classify` judges each attempt. A retry needs an idempotent call (or
+   *   `retry.nonIdempotent`), attempts left, time left for the backoff wait, and a grant from
+   *   the retry budget (every call deposits into it).
+   *
+   * Rejects with the last attempt's error (a `TimeoutError` when time ran out — outcome
+   * `timeout`), the pool's errors (outcome `rejected`, `failure` for
+   * `ResourceUnavailableError`), the caller's `signal.reason` (outcome `timeout` when it is a
+   * `TimeoutError`, else `rejected`), or resolves the last attempt's result. Emits `onCall`
+   * once, `onRetry` per retry, `onBudgetExhausted` when the budget refused one (outcome
+   * `budget-exhausted` when that leaves the call failed).
+   */
+  protected execute<R>(
+    fn: (member: T, signal: AbortSignal) => Promise<R>,
+    options: CallOptions<R>,
+  ): Promise<R> {
+    const startedAt = Date.now();
+    if (this.#closed) {
+      this.#callListeners.emit('rejected', 0);
+      return Promise.reject(
+        withoutStack(() => new PoolClosedError(`Resource "${this.name}" is closed`)),
+      );
+    }
+    const total = this.effectiveTimeout(options.timeoutMs);
+    if (total <= 0) {
+      this.#callListeners.emit('timeout', 0);
+      return Promise.reject(
+        withoutStack(
+          () =>
+            new TimeoutError(`No time left for a call to resource "${this.name}"`, {
+              timeoutMs: 0,
+            }),
+        ),
+      );
+    }
+    const signal = options.signal ?? currentDeadline()?.signal;
+    if (signal?.aborted) {
+      this.#callListeners.emit(isTimeoutError(signal.reason) ? 'timeout' : 'rejected', 0);
+      return Promise.reject(signal.reason);
+    }
+    let permit: BreakerPermit | null = null;
+    if (this.breaker !== undefined) {
+      permit = this.breaker.tryAcquire();
+      if (permit === null && this.#enforce) {
+        this.#callListeners.emit('breaker-open', 0);
+        const retryAfterMs = this.breaker.retryAfterMs();
+        return Promise.reject(
+          withoutStack(
+            () =>
+              new BreakerOpenError(`Circuit breaker of resource "${this.name}" is open`, {
+                retryAfterMs,
+              }),
+          ),
+        );
+      }
+    }
+    this.budget.recordRequest();
+    const call = new Call<R>(
+      fn as (member: unknown, signal: AbortSignal) => Promise<R>,
+      options,
+      signal,
+      startedAt + total,
+      total,
+    );
+    const retryOptions: RetryOptions = {
+      attempts: options.idempotent || this.#nonIdempotent ? this.#attempts : 1,
+      backoff: this.#backoff,
+      budget: this.budget,
+      random: this.#random,
+      signal,
+      deadline: call,
+      onRetry: (attempt, delayMs) => this.#retryListeners.emit(attempt, delayMs),
+      onBudgetExhausted: () => {
+        call.budgetRefused = true;
+        this.#budgetListeners.emit();
+      },
+    };
+    return retry(
+      () => this.#attempt(call),
+      (outcome) => this.#judge(call, outcome),
+      retryOptions,
+    ).then(
+      (result) => {
+        this.#finish(call, permit, startedAt, undefined, false);
+        return result;
+      },
+      (error: unknown) => {
+        this.#finish(call, permit, startedAt, error, true);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * The call timeout now: `min(timeoutMs ?? this.timeoutMs, currentDeadline()?.remaining())`.
+   * 0 means no time is left: {@link PooledResource.execute} then fails at once with
+   * `TimeoutError` without touching the pool.
+   */
+  protected effectiveTimeout(timeoutMs?: number): number {
+    let ms = this.#timeoutMs;
+    if (typeof timeoutMs === 'number' && !Number.isNaN(timeoutMs)) {
+      ms = timeoutMs <= 0 ? 0 : timeoutMs < MAX_TIMER_DELAY ? timeoutMs : MAX_TIMER_DELAY;
+    }
+    const deadline = currentDeadline();
+    if (deadline !== undefined) {
+      const left = deadline.remaining();
+      if (left < ms) ms = left;
+    }
+    return ms;
+  }
+
+  /** One attempt: a timer for the time left, an AbortController for `fn`, a pooled member. */
+  #attempt<R>(call: Call<R>): Promise<R> {
+    const left = call.remaining();
+    if (left <= 0) {
+      call.timeout = this.#timeoutError(call.totalMs);
+      return Promise.reject(call.timeout);
+    }
+    const controller = new AbortController();
+    const outer = call.signal;
+    return new Promise<R>((resolve, reject) => {
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        controller.abort(outer!.reason);
+        reject(outer!.reason);
+      };
+      const timer = setTimeout(() => {
+        outer?.removeEventListener('abort', onAbort);
+        const error = this.#timeoutError(call.totalMs);
+        call.timeout = error;
+        reject(error);
+        controller.abort(error);
+      }, left);
+      timer.unref();
+      outer?.addEventListener('abort', onAbort, { once: true });
+      this.pool
+        .use((member) => call.fn(member, controller.signal), {
+          signal: controller.signal,
+          timeoutMs: left,
+          isBroken: call.options.isBroken,
+        })
+        .then(
+          (value) => {
+            clearTimeout(timer);
+            outer?.removeEventListener('abort', onAbort);
+            resolve(value);
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            outer?.removeEventListener('abort', onAbort);
+            reject(error);
+          },
+        );
+    });
+  }
+
+  /** The retry decision on one attempt (also remembers the verdict for the breaker). */
+  #judge<R>(call: Call<R>, outcome: { error: unknown } | { result: R }): RetryDecision {
+    call.wantedRetry = false;
+    if ('error' in outcome) {
+      const error = outcome.error;
+      const signal = call.signal;
+      if (
+        (call.timeout !== undefined && error === call.timeout) ||
+        (signal?.aborted === true && error === signal.reason) ||
+        isPoolError(error)
+      ) {
+        call.final = true;
+        return false;
+      }
+    }
+    const classify = call.options.classify;
+    let verdict: AttemptVerdict;
+    try {
+      verdict = classify === undefined ? defaultClassify(outcome) : classify(outcome);
+    } catch {
+      // A classifier bug must not turn a failed call into a success, nor retry it.
+      verdict = 'failure';
+    }
+    if (verdict === 'success') {
+      call.failed = false;
+      return false;
+    }
+    if (verdict === 'failure' || typeof verdict !== 'object' || verdict === null) {
+      call.failed = true;
+      return false;
+    }
+    call.failed = verdict.failure === true;
+    call.wantedRetry = true;
+    const after = verdict.retryAfterMs;
+    return typeof after === 'number' && after > 0 ? { retryAfterMs: after } : true;
+  }
+
+  #finish<R>(
+    call: Call<R>,
+    permit: BreakerPermit | null,
+    startedAt: number,
+    error: unknown,
+    rejected: boolean,
+  ): void {
+    let outcome: CallOutcome;
+    let failure: boolean | undefined; // undefined: release the permit
+    const signal = call.signal;
+    if (rejected && signal?.aborted === true && error === signal.reason) {
+      // The caller gave up (during an attempt or a backoff wait). Only a deadline says
+      // anything about the dependency; a disconnect or cancel does not.
+      if (isTimeoutError(error)) {
+        outcome = 'timeout';
+        failure = true;
+      } else {
+        outcome = 'rejected';
+      }
+    } else if (rejected && call.final) {
+      if (error === call.timeout || isTimeoutError(error)) {
+        outcome = 'timeout';
+        failure = true;
+      } else if (error instanceof ResourceUnavailableError) {
+        outcome = 'failure';
+        failure = true;
+      } else {
+        outcome = 'rejected';
+      }
+    } else if (call.failed) {
+      // A kind's own timeouts (undici's headers/body) are classified as failures but are
+      // still timeouts in the metrics.
+      if (rejected && isTimeoutError(error)) outcome = 'timeout';
+      else outcome = call.budgetRefused && call.wantedRetry ? 'budget-exhausted' : 'failure';
+      failure = true;
+    } else {
+      outcome = 'success';
+      failure = false;
+    }
+    if (permit !== null) {
+      if (failure === undefined) permit.release();
+      else if (failure) permit.failure();
+      else permit.success();
+    }
+    this.#callListeners.emit(outcome, Date.now() - startedAt);
+  }
+
+  #timeoutError(timeoutMs: number): TimeoutError {
+    return withoutStack(
+      () =>
+        new TimeoutError(`Call to resource "${this.name}" exceeded ${timeoutMs} ms`, {
+          timeoutMs,
+        }),
+    );
+  }
+}
+
+function invalid(option: string, value: unknown, expected: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `Invalid resource option "${option}": expected ${expected}, got ${describe(value)}`,
+  );
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object' && value !== null) {
+    try {
+      return JSON.stringify(value);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
+  }
+  return String(value);
+}

@@ -2,11 +2,13 @@
 // rate, admits a single half-open test call, only wraps promises (no acquire/outcome permits),
 // exposes no time-until-half-open for Retry-After and reads Date.now() instead of a Clock.
 
-import { BreakerOpenError, InvalidArgumentError, withoutStack } from '../errors.js';
+import type { InvalidArgumentError } from '../errors.js';
+import { BreakerOpenError, withoutStack } from '../errors.js';
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
 import { createWindow } from './breaker/window.js';
 import type { BreakerWindow, BreakerWindowType, WindowOutcome } from './breaker/window.js';
+import { invalidOption } from './invalid-option.js';
 
 /**
  * `closed`: calls flow and outcomes are recorded. `open`: calls are rejected until the open
@@ -593,22 +595,7 @@ function without<T>(list: readonly T[], item: T): readonly T[] {
 }
 
 function invalid(option: string, value: unknown, expected: string): InvalidArgumentError {
-  return new InvalidArgumentError(
-    `Invalid circuit breaker option "${option}": expected ${expected}, got ${describe(value)}`,
-  );
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'object' && value !== null) {
-    try {
-      return JSON.stringify(value);
-    } catch {
-      return Object.prototype.toString.call(value);
-    }
-  }
-  return String(value);
+  return invalidOption('circuit breaker', option, value, expected);
 }
 
 function checkInteger(option: string, value: unknown, min: number): void {

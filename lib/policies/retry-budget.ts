@@ -1,6 +1,7 @@
-import { InvalidArgumentError } from '../errors.js';
+import type { InvalidArgumentError } from '../errors.js';
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
+import { invalidOption } from './invalid-option.js';
 
 /** Options of a {@link RetryBudget}. */
 export interface RetryBudgetOptions {
@@ -145,20 +146,5 @@ export class RetryBudget {
 }
 
 function invalid(option: string, value: unknown, expected: string): InvalidArgumentError {
-  return new InvalidArgumentError(
-    `Invalid retry budget option "${option}": expected ${expected}, got ${describe(value)}`,
-  );
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'object' && value !== null) {
-    try {
-      return JSON.stringify(value);
-    } catch {
-      return Object.prototype.toString.call(value);
-    }
-  }
-  return String(value);
+  return invalidOption('retry budget', option, value, expected);
 }

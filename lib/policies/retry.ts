@@ -1,5 +1,6 @@
-import { InvalidArgumentError } from '../errors.js';
+import type { InvalidArgumentError } from '../errors.js';
 import type { RetryBudget } from './retry-budget.js';
+import { invalidOption } from './invalid-option.js';
 
 /** Options of {@link retry}. */
 export interface RetryOptions {
@@ -203,20 +204,5 @@ function checkMillis(option: string, value: unknown): void {
 }
 
 function invalid(option: string, value: unknown, expected: string): InvalidArgumentError {
-  return new InvalidArgumentError(
-    `Invalid retry option "${option}": expected ${expected}, got ${describe(value)}`,
-  );
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'object' && value !== null) {
-    try {
-      return JSON.stringify(value);
-    } catch {
-      return Object.prototype.toString.call(value);
-    }
-  }
-  return String(value);
+  return invalidOption('retry', option, value, expected);
 }

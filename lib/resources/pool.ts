@@ -9,6 +9,7 @@ import {
   withoutStack,
 } from '../errors.js';
 import type { AcquireErrorReason, Disposable, PoolEvents, PoolStats } from './types.js';
+import { invalidOption } from '../policies/invalid-option.js';
 
 /** Creates, destroys and (optionally) validates the members of a {@link ResourcePool}. */
 export interface PoolFactory<T> {
@@ -900,20 +901,5 @@ function checkMillis(option: string, value: unknown, positive: boolean): asserts
 }
 
 function invalid(option: string, value: unknown, expected: string): InvalidArgumentError {
-  return new InvalidArgumentError(
-    `Invalid pool option "${option}": expected ${expected}, got ${describe(value)}`,
-  );
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'object' && value !== null) {
-    try {
-      return JSON.stringify(value);
-    } catch {
-      return Object.prototype.toString.call(value);
-    }
-  }
-  return String(value);
+  return invalidOption('pool', option, value, expected);
 }

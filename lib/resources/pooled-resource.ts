@@ -1,7 +1,7 @@
 import type { BreakerPolicyConfig, PoolConfig, RetryConfig } from '../config/types.js';
+import type { InvalidArgumentError } from '../errors.js';
 import {
   BreakerOpenError,
-  InvalidArgumentError,
   PoolClosedError,
   PoolExhaustedError,
   ResourceUnavailableError,
@@ -18,6 +18,7 @@ import { RetryBudget } from '../policies/retry-budget.js';
 import { Listeners, ResourcePool } from './pool.js';
 import type { PoolFactory } from './pool.js';
 import type { CallEvents, CallOutcome, Disposable, ManagedResource, PoolStats } from './types.js';
+import { invalidOption } from '../policies/invalid-option.js';
 
 /** Options of a {@link PooledResource}: what the HTTP and Redis resource configs share. */
 export interface PooledResourceOptions {
@@ -534,20 +535,5 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
 }
 
 function invalid(option: string, value: unknown, expected: string): InvalidArgumentError {
-  return new InvalidArgumentError(
-    `Invalid resource option "${option}": expected ${expected}, got ${describe(value)}`,
-  );
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'object' && value !== null) {
-    try {
-      return JSON.stringify(value);
-    } catch {
-      return Object.prototype.toString.call(value);
-    }
-  }
-  return String(value);
+  return invalidOption('resource', option, value, expected);
 }

@@ -1,46 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Client, buildConnector, errors } from 'undici';
-import type { HttpResourceConfig, TlsConfig } from '../../config/types.js';
-import { ConfigError } from '../../errors.js';
+import type { HttpResourceConfig } from '../../config/types.js';
 import type { PoolFactory } from '../pool.js';
-
-/** The TLS material of an HTTP resource, as PEM text. */
-export interface TlsMaterial {
-  ca?: string | undefined;
-  cert?: string | undefined;
-  key?: string | undefined;
-}
-
-/**
- * Turns each of `tls.ca`, `tls.cert` and `tls.key` into PEM text: a value holding a PEM block
- * is taken as is, anything else is a file path read now, so a missing file fails at start-up
- * rather than on the first call.
- * @throws ConfigError naming the resource and the field when a file cannot be read or holds no
- *   PEM block (never the file's content: the key is a secret).
- */
-export function loadTlsMaterial(resource: string, tls: TlsConfig): TlsMaterial {
-  const load = (field: 'ca' | 'cert' | 'key'): string | undefined => {
-    const value = tls[field];
-    if (value === undefined || value === '') return undefined;
-    if (value.includes('-----BEGIN ')) return value;
-    const where = `resources.http.${resource}.tls.${field}`;
-    let text: string;
-    try {
-      text = readFileSync(value, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new ConfigError([`${where}: cannot read file ${JSON.stringify(value)} (${code})`], {
-        cause: err,
-      });
-    }
-    if (!text.includes('-----BEGIN ')) {
-      throw new ConfigError([`${where}: file ${JSON.stringify(value)} holds no PEM block`]);
-    }
-    return text;
-  };
-  return { ca: load('ca'), cert: load('cert'), key: load('key') };
-}
+import { loadTlsMaterial } from '../tls.js';
 
 /**
  * A connector with an exact connect timeout. undici's own connect, headers and body timers are
@@ -116,7 +78,7 @@ interface Member {
  */
 export function createClientFactory(config: HttpResourceConfig): PoolFactory<Client> {
   const url = new URL(config.origin);
-  const tls = loadTlsMaterial(config.name, config.tls);
+  const tls = loadTlsMaterial(`resources.http.${config.name}.tls`, config.tls);
   const connect = preciseConnector(config.timeouts.connect, {
     ...(tls.ca !== undefined && { ca: tls.ca }),
     ...(tls.cert !== undefined && { cert: tls.cert }),

@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { RedisResourceConfig } from '../../config/types.js';
-import { ConfigError } from '../../errors.js';
 import type { PoolFactory } from '../pool.js';
+import { loadTlsMaterial } from '../tls.js';
 
 /** A pool member of a Redis resource: one connection (standalone, sentinel) or one cluster client. */
 export type RedisConnection = Redis | Cluster;
@@ -26,26 +25,8 @@ function reconnectOnError(error: Error): 2 | false {
 function tlsOptions(config: RedisResourceConfig, implied: boolean): ConnectionOptions | undefined {
   const { tls } = config;
   if (!tls.enabled && !implied) return undefined;
-  const load = (field: 'ca' | 'cert' | 'key'): string | undefined => {
-    const value = tls[field];
-    if (value === undefined || value === '') return undefined;
-    if (value.includes('-----BEGIN ')) return value;
-    try {
-      return readFileSync(value, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new ConfigError(
-        [
-          `resources.redis.${config.name}.tls.${field}: cannot read file ${JSON.stringify(value)} (${code})`,
-        ],
-        { cause: err },
-      );
-    }
-  };
   const options: ConnectionOptions = { rejectUnauthorized: tls.rejectUnauthorized };
-  const ca = load('ca');
-  const cert = load('cert');
-  const key = load('key');
+  const { ca, cert, key } = loadTlsMaterial(`resources.redis.${config.name}.tls`, tls);
   if (ca !== undefined) options.ca = ca;
   if (cert !== undefined) options.cert = cert;
   if (key !== undefined) options.key = key;

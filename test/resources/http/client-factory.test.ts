@@ -6,9 +6,9 @@ import type { HttpResourceConfig, ResilienceConfigInput } from '../../../lib/con
 import { ConfigError, isConfigError } from '../../../lib/errors.js';
 import {
   createClientFactory,
-  loadTlsMaterial,
   preciseConnector,
 } from '../../../lib/resources/http/client-factory.js';
+import { loadTlsMaterial } from '../../../lib/resources/tls.js';
 import { until } from '../../helpers/deferred.js';
 import { generateTls, writeTempPem } from '../../helpers/tls.js';
 import { closedPort, startBlackhole, startUpstream } from '../../helpers/upstream.js';
@@ -43,7 +43,7 @@ describe('HTTP client factory', () => {
       const tls = generateTls();
       const file = writeTempPem('ca.pem', tls.ca);
       cleanup.push(file.remove);
-      const material = loadTlsMaterial('payments', {
+      const material = loadTlsMaterial('resources.http.payments.tls', {
         ca: file.path,
         cert: tls.clientCert,
         rejectUnauthorized: true,
@@ -54,7 +54,10 @@ describe('HTTP client factory', () => {
     it('fails with a ConfigError naming the resource and field when a file is missing', () => {
       assert.throws(
         () =>
-          loadTlsMaterial('payments', { key: '/nonexistent/key.pem', rejectUnauthorized: true }),
+          loadTlsMaterial('resources.http.payments.tls', {
+            key: '/nonexistent/key.pem',
+            rejectUnauthorized: true,
+          }),
         (err: unknown) => {
           assert.ok(isConfigError(err));
           assert.match(err.message, /resources\.http\.payments\.tls\.key/);
@@ -69,7 +72,11 @@ describe('HTTP client factory', () => {
       const file = writeTempPem('cert.pem', 'secret garbage');
       cleanup.push(file.remove);
       assert.throws(
-        () => loadTlsMaterial('payments', { cert: file.path, rejectUnauthorized: true }),
+        () =>
+          loadTlsMaterial('resources.http.payments.tls', {
+            cert: file.path,
+            rejectUnauthorized: true,
+          }),
         (err: unknown) => {
           assert.ok(err instanceof ConfigError);
           assert.match(err.message, /resources\.http\.payments\.tls\.cert: .* holds no PEM block/);

@@ -62,7 +62,12 @@ export type { HealthCheck, HealthCheckOptions } from './health/check.js';
 export { livenessResponse, readinessResponse, isAuthorised } from './health/endpoints.js';
 
 export { ResilienceMetrics, createMetrics } from './metrics/metrics.js';
-export type { MetricsOptions, RejectionReason, BreakerScope } from './metrics/metrics.js';
+export type {
+  MetricsOptions,
+  RejectionReason,
+  BreakerScope,
+  RateLimitStoreEvents,
+} from './metrics/metrics.js';
 
 export { CircuitBreaker, circuitBreaker } from './policies/breaker.js';
 export type {
@@ -87,6 +92,14 @@ export { RateLimiter, rateLimiter } from './policies/rate-limit.js';
 export type { RateLimiterOptions } from './policies/rate-limit.js';
 export { MemoryStore } from './policies/rate-limit/memory-store.js';
 export type { MemoryStoreOptions } from './policies/rate-limit/memory-store.js';
+export { RedisStore } from './policies/rate-limit/redis-store.js';
+export type { RedisStoreOptions } from './policies/rate-limit/redis-store.js';
+export { ResilientStore } from './policies/rate-limit/resilient-store.js';
+export type {
+  ResilientStoreOptions,
+  StoreCallOutcome,
+  StoreFallbackReason,
+} from './policies/rate-limit/resilient-store.js';
 export type {
   RateLimitRule,
   RateLimitDecision,

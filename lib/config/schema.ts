@@ -237,7 +237,33 @@ function policySetSchema(withEnv: boolean): SchemaOf<PolicySet> {
       onStoreError: leaf(
         oneOf(['local', 'allow', 'deny'] as const),
         'local',
-        'When the store fails: `local` falls back to an in-memory limiter, `allow` lets requests through, `deny` rejects them.',
+        'When a shared store fails, times out or is down: `local` falls back to an in-memory limiter of `limit / expectedInstances` per instance, `allow` lets requests through, `deny` rejects them with 429 and `Retry-After` = `storeRetryInterval`.',
+      ),
+      storeTimeout: leaf(
+        duration({ min: 1 }),
+        '50ms',
+        'Shared store: longest a decision waits for it; then the `onStoreError` fallback decides.',
+      ),
+      storeRetryInterval: leaf(
+        duration({ min: 1 }),
+        '1s',
+        'Shared store: once it is known to be down (a connection failure, or 3 timeouts in a row), the fallback decides without trying it, and one decision tries it again this often.',
+      ),
+      expectedInstances: leaf(
+        integer({ min: 1 }),
+        1,
+        'Shared store: how many instances share the limit. The `local` fallback allows `ceil(limit / expectedInstances)` (burst likewise) per instance, so all of them together stay near the limit while the store is down.',
+        envIf(withEnv, 'RESILIENCE_RATE_LIMIT_EXPECTED_INSTANCES'),
+      ),
+      blockCache: leaf(
+        boolean,
+        true,
+        'Shared store: remember keys it denied until they may pass again and deny them locally, so a flood from one client costs no round trip per request.',
+      ),
+      keyPrefix: leaf(
+        string({ allowEmpty: true }),
+        'rl:',
+        'Shared store: prefix of its keys (`rl:<route name>:<client key>`).',
       ),
       ipv6Prefix: leaf(
         integer({ min: 1, max: 128 }),

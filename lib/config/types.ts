@@ -74,7 +74,21 @@ export interface RateLimitPolicyConfig {
   key: string;
   /** `memory` or `redis:<resource name>`. */
   store: string;
+  /** What decides while a shared store fails or is down (see `expectedInstances`). */
   onStoreError: StoreErrorPolicy;
+  /** Shared store: milliseconds a decision may wait for it before the fallback answers. */
+  storeTimeout: number;
+  /** Shared store: while it is down, milliseconds between attempts to use it again. */
+  storeRetryInterval: number;
+  /**
+   * Shared store: instances sharing the limit; the `local` fallback allows
+   * `ceil(limit / expectedInstances)` (burst likewise) per instance.
+   */
+  expectedInstances: number;
+  /** Shared store: keys over their limit are denied locally until they may pass again. */
+  blockCache: boolean;
+  /** Shared store: prefix of every key it writes (the route name and the client key follow). */
+  keyPrefix: string;
   /** IPv6 clients are grouped by this prefix length (default 56). */
   ipv6Prefix: number;
   /** Keys or IPs/CIDRs never limited. */

@@ -2,6 +2,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Metric } from 'prom-client';
 import type { BreakerState, CircuitBreaker } from '../policies/breaker.js';
 import type { Bulkhead } from '../policies/bulkhead.js';
+import type {
+  StoreCallOutcome,
+  StoreFallbackReason,
+} from '../policies/rate-limit/resilient-store.js';
 import type { CallEvents, HealthStatus, PoolEvents, PoolStats } from '../resources/types.js';
 
 /** Options for {@link createMetrics}. */
@@ -30,6 +34,21 @@ const HEALTH_STATUSES: readonly HealthStatus[] = ['up', 'degraded', 'down', 'unk
 const ACQUIRE_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+// A rate-limit store round trip is well under a millisecond on a LAN; its timeout is ~50 ms.
+const STORE_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
+
+const STORE_CALL_OUTCOMES: readonly StoreCallOutcome[] = ['success', 'timeout', 'error'];
+const FALLBACK_REASONS: readonly StoreFallbackReason[] = ['timeout', 'error', 'down'];
+
+/** What {@link ResilienceMetrics.watchRateLimitStore} reads: a `ResilientStore`'s events. */
+export interface RateLimitStoreEvents {
+  /** False while the store is known to be down. */
+  readonly available: boolean;
+  onStoreCall(listener: (outcome: StoreCallOutcome, durationMs: number) => void): Disposable;
+  onFallback(listener: (reason: StoreFallbackReason) => void): Disposable;
+  onBlockCacheHit(listener: () => void): Disposable;
+}
 
 interface Disposable {
   dispose(): void;
@@ -67,7 +86,16 @@ export class ResilienceMetrics {
   readonly bulkheadForcedReleases: Counter<'route'>;
   /** Rate-limit decisions: allowed, limited, shadow_limited (counted, not enforced), allowlisted. */
   readonly rateLimitDecisions: Counter<'route' | 'result'>;
+  /** Failed calls to a shared rate-limit store (timeouts included). */
   readonly rateLimitStoreErrors: Counter<'route' | 'store'>;
+  /** Calls to a shared rate-limit store, by outcome (`success`, `timeout`, `error`). */
+  readonly rateLimitStoreDuration: Histogram<'route' | 'store' | 'outcome'>;
+  /** Decisions made by the fallback (`onStoreError`), by reason (`timeout`, `error`, `down`). */
+  readonly rateLimitFallbacks: Counter<'route' | 'store' | 'reason'>;
+  /** Decisions answered by the local cache of keys over their limit, without a round trip. */
+  readonly rateLimitBlockCacheHits: Counter<'route' | 'store'>;
+  /** 1 while a shared rate-limit store is in use, 0 while it is known to be down. */
+  readonly rateLimitStoreUp: Gauge<'route' | 'store'>;
   /** Responses a handler attempted after its timeout response was sent; dropped. */
   readonly lateResponses: Counter<'route'>;
   readonly requestDuration: Histogram<'route' | 'method' | 'status_class'>;
@@ -138,6 +166,27 @@ export class ResilienceMetrics {
     this.rateLimitStoreErrors = this.counter(
       `${p}rate_limit_store_errors_total`,
       'Rate-limit store failures.',
+      ['route', 'store'],
+    );
+    this.rateLimitStoreDuration = this.histogram(
+      `${p}rate_limit_store_duration_seconds`,
+      'Calls to a shared rate-limit store (one decision each), by outcome.',
+      ['route', 'store', 'outcome'],
+      STORE_BUCKETS,
+    );
+    this.rateLimitFallbacks = this.counter(
+      `${p}rate_limit_fallbacks_total`,
+      'Rate-limit decisions made by the onStoreError fallback, by reason (timeout, error, down: the store was not tried).',
+      ['route', 'store', 'reason'],
+    );
+    this.rateLimitBlockCacheHits = this.counter(
+      `${p}rate_limit_block_cache_hits_total`,
+      'Rate-limit decisions answered by the local cache of keys over their limit (no store round trip).',
+      ['route', 'store'],
+    );
+    this.rateLimitStoreUp = this.gauge(
+      `${p}rate_limit_store_up`,
+      'Shared rate-limit store state: 1 in use, 0 known to be down (the fallback decides).',
       ['route', 'store'],
     );
     this.lateResponses = this.counter(
@@ -255,6 +304,33 @@ export class ResilienceMetrics {
       this.breakerTransitions.inc({ breaker: name, scope, from, to });
     });
     return this.track(this.addReader(this.breakerState, readState), stateChanges);
+  }
+
+  /**
+   * Publishes a shared rate-limit store's calls (latency histogram, errors), fallbacks, block
+   * cache hits and up/down state under the route `name` and the store spec (`redis:cache`).
+   */
+  watchRateLimitStore(route: string, store: string, events: RateLimitStoreEvents): Disposable {
+    // Children resolved once: these fire on every decision.
+    const durations = new Map(
+      STORE_CALL_OUTCOMES.map((o) => [o, this.rateLimitStoreDuration.labels(route, store, o)]),
+    );
+    const fallbacks = new Map(
+      FALLBACK_REASONS.map((r) => [r, this.rateLimitFallbacks.labels(route, store, r)]),
+    );
+    const errors = this.rateLimitStoreErrors.labels(route, store);
+    const hits = this.rateLimitBlockCacheHits.labels(route, store);
+    return this.track(
+      events.onStoreCall((outcome, durationMs) => {
+        durations.get(outcome)?.observe(durationMs / 1000);
+        if (outcome !== 'success') errors.inc();
+      }),
+      events.onFallback((reason) => fallbacks.get(reason)?.inc()),
+      events.onBlockCacheHit(() => hits.inc()),
+      this.addReader(this.rateLimitStoreUp, (g) =>
+        g.set({ route, store }, events.available ? 1 : 0),
+      ),
+    );
   }
 
   /** Publishes a bulkhead's active/queued/limit under the route `name`. */

@@ -15,6 +15,7 @@ import { RateLimiter } from '../policies/rate-limit.js';
 import { compileAllowlist } from '../policies/rate-limit/allowlist.js';
 import { rateLimitPolicyHeader } from '../policies/rate-limit/headers.js';
 import { ipKey } from '../policies/rate-limit/ip-key.js';
+import { ResilientStore } from '../policies/rate-limit/resilient-store.js';
 import type { RateLimitStore } from '../policies/rate-limit/store.js';
 import { statusMatcher } from '../policies/status-patterns.js';
 import { clientIp, type TrustFunction } from './client-ip.js';
@@ -50,8 +51,9 @@ export interface RuntimeEnvironment {
   resources?: ResourceManager | undefined;
   /** In-flight requests and the shutting-down flag, shared by every runtime. */
   lifecycle: Lifecycle;
-  /** Builds the store for `rateLimit.store` values other than `memory`. */
-  createStore: ((spec: string, policy: PolicySet['rateLimit']) => RateLimitStore) | undefined;
+  /** Builds the store of `route` for `rateLimit.store` values other than `memory`. */
+  createStore:
+    ((spec: string, policy: PolicySet['rateLimit'], route: string) => RateLimitStore) | undefined;
 }
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -119,7 +121,12 @@ export class PolicyRuntime {
         rateLimit.store === 'memory'
           ? new RateLimiter({ ...rule, maxKeys: rateLimit.maxKeys })
           : new RateLimiter({ ...rule, store: this.sharedStore(rateLimit.store, rateLimit) });
-      if (rateLimit.onStoreError === 'local' && rateLimit.store !== 'memory') {
+      // A ResilientStore answers store failures itself and never throws.
+      if (
+        rateLimit.onStoreError === 'local' &&
+        rateLimit.store !== 'memory' &&
+        !(this.limiter.store instanceof ResilientStore)
+      ) {
         this.localLimiter = new RateLimiter({ ...rule, maxKeys: rateLimit.maxKeys });
       }
       this.keyOf = this.compileKey(rateLimit.key, rateLimit.ipv6Prefix);
@@ -203,7 +210,7 @@ export class PolicyRuntime {
         `${this.name}: rateLimit.store ${JSON.stringify(spec)} needs a store this middleware cannot build`,
       );
     }
-    return this.env.createStore(spec, policy);
+    return this.env.createStore(spec, policy, this.name);
   }
 
   private compileKey(

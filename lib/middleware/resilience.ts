@@ -20,6 +20,7 @@ import {
 } from './policy-runtime.js';
 import { sendProblem } from './problem.js';
 import { RouteTable, pathOf } from './route-table.js';
+import { SharedStores } from './shared-stores.js';
 import { warnOnce, type Logger } from './warnings.js';
 
 type Next = (err?: unknown) => void;
@@ -43,10 +44,15 @@ export interface ResilienceOptions {
   express4AsyncErrors?: boolean;
   /** Custom pooled resources (database or queue clients), by name: `r.resources.custom(name)`. */
   resources?: Readonly<Record<string, CustomResourceDefinition<unknown>>>;
-  /** Builds rate-limit stores for `rateLimit.store` values other than `memory`. */
+  /**
+   * Builds rate-limit stores for `rateLimit.store` values other than `memory`, one per route
+   * (`route` is its name). Default: `redis:<name>` stores on the configured Redis resources,
+   * wrapped in the `onStoreError` failure policy.
+   */
   createStore?: (
     spec: string,
     policy: ResilienceConfig['middleware']['defaults']['rateLimit'],
+    route: string,
   ) => RateLimitStore;
 }
 
@@ -119,6 +125,7 @@ export function resilience(
   });
   const lifecycle = new Lifecycle();
   const trust = compileTrust(mw.trustProxy);
+  const stores = new SharedStores(resolved.resources.redis, metrics);
   const env: RuntimeEnvironment = {
     metrics,
     logger: options.logger,
@@ -126,7 +133,7 @@ export function resilience(
     keyGenerators: options.keyGenerators ?? {},
     onReject: options.onReject,
     deadlineHeader: mw.deadlineHeader.enabled ? mw.deadlineHeader.name.toLowerCase() : null,
-    createStore: options.createStore,
+    createStore: options.createStore ?? stores.create,
     lifecycle,
   };
 
@@ -153,13 +160,14 @@ export function resilience(
   } catch (err) {
     // Nothing half-built may outlive a failed start-up: timers, subscriptions, pools, stores.
     for (const r of runtimes) void r.close();
+    void stores.close();
     void resources?.close(0);
     metrics.close();
     throw err;
   }
   const manager = resources;
   env.resources = manager;
-  const started = manager.start();
+  const started = Promise.all([manager.start(), stores.ready()]).then(() => undefined);
   // Start-up never fails for an unreachable upstream (health says so); this only guards
   // against an unhandled rejection when nobody awaits ready().
   started.catch(() => undefined);
@@ -240,6 +248,7 @@ export function resilience(
       await lifecycle.drain(grace);
       await manager.close(Math.max(0, deadline - Date.now()));
       await Promise.all(runtimes.map((r) => r.close()));
+      await stores.close();
       metrics.close();
       for (const server of servers) server.closeAllConnections();
     })();

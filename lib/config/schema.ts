@@ -505,6 +505,7 @@ export const redisResourceSchema: SchemaOf<Omit<RedisResourceConfig, 'name'>> = 
   commandTimeout: leaf(duration({ min: 1 }), '200ms', 'A command slower than this fails.'),
   connectTimeout: leaf(duration({ min: 1 }), '1s', 'Connect timeout.'),
   retry: retrySchema(2, []),
+  breaker: breakerSchema({ type: 'time', size: 30 }, false),
   offlineQueue: leaf(
     integer({ min: 0 }),
     0,

@@ -240,6 +240,7 @@ export interface RedisResourceConfig {
   commandTimeout: number;
   connectTimeout: number;
   retry: RetryConfig;
+  breaker: BreakerPolicyConfig;
   /** Commands queued while disconnected; 0 disables the offline queue (fail fast). */
   offlineQueue: number;
   health: RedisHealthConfig;

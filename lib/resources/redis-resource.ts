@@ -40,8 +40,8 @@ export interface WithConnectionOptions {
 /** Extra options of a {@link RedisResource} that the config file does not carry. */
 export interface RedisResourceOptions {
   /**
-   * The resource's circuit breaker. Default {@link REDIS_BREAKER_DEFAULTS} (the config has no
-   * `breaker` section for Redis resources yet).
+   * Overrides the resource's circuit breaker; default `resources.redis.<name>.breaker` from
+   * the config (or {@link REDIS_BREAKER_DEFAULTS} for a config built by hand without one).
    */
   breaker?: BreakerPolicyConfig;
   /**
@@ -157,7 +157,7 @@ export class RedisResource extends PooledResource<RedisConnection> {
         critical: config.critical,
         pool: config.pool,
         retry: config.retry,
-        breaker: options.breaker ?? REDIS_BREAKER_DEFAULTS,
+        breaker: options.breaker ?? config.breaker ?? REDIS_BREAKER_DEFAULTS,
         timeoutMs,
         ...(options.random !== undefined && { random: options.random }),
       },

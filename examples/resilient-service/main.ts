@@ -1,0 +1,35 @@
+// The example service as a process: `tsx examples/resilient-service/main.ts`.
+//   PORT (default 3000; 0 picks a free port), NODE_ENV (development, test, load, production),
+//   RESILIENCE_HTTP_UPSTREAM_ORIGIN, RESILIENCE_HTTP_INVENTORY_ORIGIN: the orders backend,
+//   RESILIENCE_REDIS_CACHE_URL: the optional Redis cache (used only when it answers).
+// Prints "resilient-service listening on <url>" once it accepts connections; SIGTERM or SIGINT
+// shut it down gracefully (readiness fails at once, in-flight requests finish, pools drain).
+import { closeOnSignals } from '../../lib/index.js';
+import { redisAnswers } from './redis-probe.js';
+import { createService } from './service.js';
+
+const port = Number(process.env.PORT ?? 3000);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`resilient-service: PORT must be a port number, got ${process.env.PORT}`);
+  process.exit(2);
+}
+const redisUrl = process.env.RESILIENCE_REDIS_CACHE_URL;
+const cache = redisUrl !== undefined && redisUrl !== '' && (await redisAnswers(redisUrl));
+if (redisUrl && !cache) {
+  console.warn('resilient-service: no Redis answers at RESILIENCE_REDIS_CACHE_URL: cache disabled');
+}
+
+const { app, r } = createService({ cache });
+const server = app.listen(port, '127.0.0.1', () => {
+  const address = server.address();
+  const actual = typeof address === 'object' && address !== null ? address.port : port;
+  console.log(
+    `resilient-service listening on http://127.0.0.1:${actual} (env ${process.env.NODE_ENV || 'development'}, cache ${cache ? 'redis' : 'disabled'})`,
+  );
+});
+server.on('error', (err) => {
+  console.error(`resilient-service: ${err.message}`);
+  process.exitCode = 1;
+  void r.close({ grace: 0 });
+});
+closeOnSignals(server, r, { onClosed: () => console.log('resilient-service: shut down') });

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import {
+  ENTRIES,
+  startProcess,
+  waitUntilReady,
+  type RunningProcess,
+} from '../../examples/launch.js';
+
+const MINIMAL = fileURLToPath(new URL('../../examples/minimal/app.ts', import.meta.url));
+
+// The examples as users run them (`npm start`, `npm run example:minimal`): real processes, then
+// SIGTERM, after which each must exit on its own, cleanly.
+describe('examples as processes', () => {
+  const started: RunningProcess[] = [];
+
+  after(async () => {
+    await Promise.all(started.map((p) => p.stop(2000)));
+  });
+
+  it('runs the service on the fake upstream, and the minimal app; both shut down on SIGTERM', async () => {
+    const [upstream, minimal] = await Promise.all([
+      startProcess('fake-upstream', ENTRIES.upstream),
+      startProcess('minimal', MINIMAL, { env: { PORT: '0' } }),
+    ]);
+    started.push(upstream, minimal);
+    const service = await startProcess('resilient-service', ENTRIES.service, {
+      env: {
+        NODE_ENV: 'test',
+        PORT: '0',
+        RESILIENCE_HTTP_UPSTREAM_ORIGIN: upstream.url,
+        RESILIENCE_HTTP_INVENTORY_ORIGIN: upstream.url,
+        RESILIENCE_REDIS_CACHE_URL: undefined,
+      },
+    });
+    started.push(service);
+    await waitUntilReady(`${service.url}/readyz`, 10_000);
+    const orders = await fetch(`${service.url}/api/orders?limit=2`);
+    assert.equal(orders.status, 200);
+    assert.equal(((await orders.json()) as { orders: unknown[] }).orders.length, 2);
+    const state = await fetch(`${upstream.url}/__admin`);
+    assert.ok(((await state.json()) as { requests: number }).requests >= 1);
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const res = await fetch(`${minimal.url}/hello`);
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    assert.equal(statuses[0], 200);
+    assert.ok(statuses.includes(429), `the minimal app's rate limit: ${statuses.join(' ')}`);
+
+    await Promise.all([service.stop(5000), minimal.stop(5000)]);
+    await upstream.stop(5000);
+    assert.equal(await service.exited, 0, service.output());
+    assert.equal(await minimal.exited, 0, minimal.output());
+    assert.equal(await upstream.exited, 0, upstream.output());
+    assert.match(service.output(), /resilient-service: shut down/);
+  });
+
+  it('reports a process that exits before it is ready, with its output', async () => {
+    await assert.rejects(
+      startProcess('bad-service', ENTRIES.service, {
+        env: { PORT: 'not-a-port', NODE_ENV: 'test' },
+      }),
+      /bad-service exited \(\d+\) before it was ready/,
+    );
+  });
+});

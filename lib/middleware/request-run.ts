@@ -102,7 +102,7 @@ export class RequestRun {
           onExpire: this.onExpire,
         });
       } else {
-        this.shadowTimer = setTimeout(this.onShadowExpire, ms);
+        this.shadowTimer = setTimeout(() => this.onShadowExpire(), ms);
         this.shadowTimer.unref();
       }
     }
@@ -131,11 +131,15 @@ export class RequestRun {
     } catch (err) {
       return this.fail(err);
     }
-    if (isPromiseLike(key)) key.then(this.consume, this.fail);
-    else this.consume(key);
+    if (isPromiseLike(key)) {
+      key.then(
+        (k) => this.consume(k),
+        (err: unknown) => this.fail(err),
+      );
+    } else this.consume(key);
   }
 
-  private readonly consume = (key: string): void => {
+  private consume(key: string): void {
     if (this.stage !== Stage.Admission) return;
     const runtime = this.runtime;
     if (runtime.isAllowlisted?.(key, this.req) === true) {
@@ -149,11 +153,14 @@ export class RequestRun {
       return this.storeFailed(err, key);
     }
     if (isPromiseLike(decision)) {
-      decision.then(this.decide, (err: unknown) => this.storeFailed(err, key));
+      decision.then(
+        (d) => this.decide(d),
+        (err: unknown) => this.storeFailed(err, key),
+      );
     } else {
       this.decide(decision);
     }
-  };
+  }
 
   private storeFailed(err: unknown, key: string): void {
     if (this.stage !== Stage.Admission) return;
@@ -169,7 +176,7 @@ export class RequestRun {
     this.reject(runtime.storeUnavailableError(err));
   }
 
-  private readonly decide = (decision: RateLimitDecision): void => {
+  private decide(decision: RateLimitDecision): void {
     if (this.stage !== Stage.Admission) return;
     const { runtime, res } = this;
     const policy = runtime.policies.rateLimit;
@@ -196,7 +203,7 @@ export class RequestRun {
     runtime.countRejection('rate_limited', true);
     res.setHeader('Retry-After', retryAfterSeconds(decision.retryAfterMs));
     this.reject(runtime.rateLimitedError(decision.retryAfterMs));
-  };
+  }
 
   // --- breaker and bulkhead -----------------------------------------------------------------
 
@@ -228,10 +235,13 @@ export class RequestRun {
       runtime.countRejection('bulkhead_full', false);
       return this.runHandler();
     }
-    bulkhead.acquire(this.signal()).then(this.onLease, this.onBulkheadRejected);
+    bulkhead.acquire(this.signal()).then(
+      (lease) => this.onLease(lease),
+      (err: BulkheadFullError) => this.onBulkheadRejected(err),
+    );
   }
 
-  private readonly onLease = (lease: BulkheadLease): void => {
+  private onLease(lease: BulkheadLease): void {
     if (this.stage !== Stage.Admission) {
       // Granted in the same turn as a timeout or disconnect: give it straight back.
       lease.release();
@@ -239,9 +249,9 @@ export class RequestRun {
     }
     this.lease = lease;
     this.runHandler();
-  };
+  }
 
-  private readonly onBulkheadRejected = (err: BulkheadFullError): void => {
+  private onBulkheadRejected(err: BulkheadFullError): void {
     if (this.stage !== Stage.Admission) return;
     const runtime = this.runtime;
     runtime.countRejection(
@@ -251,19 +261,16 @@ export class RequestRun {
     this.res.setHeader('Retry-After', 1);
     err.retryAfterMs ??= 1000;
     this.reject(err);
-  };
+  }
 
   // --- handler, timeout, outcome ------------------------------------------------------------
 
   private runHandler(): void {
     this.stage = Stage.Handler;
-    if (this.deadline !== undefined) runWithDeadline(this.deadline, this.callNext);
+    if (this.deadline !== undefined) runWithDeadline(this.deadline, () => this.next());
     else this.next();
   }
 
-  private readonly callNext = (): void => {
-    this.next();
-  };
 
   /** Ends the request with a rejection of ours; nothing of the app has run (or will). */
   private reject(err: ResilienceError): void {
@@ -287,12 +294,12 @@ export class RequestRun {
   }
 
   /** A key generator threw or rejected: that is the app's error, not a rejection. */
-  private readonly fail = (err: unknown): void => {
+  private fail(err: unknown): void {
     if (this.stage !== Stage.Admission) return;
     this.stage = Stage.Settled;
     this.deadline?.clear();
     this.next(err);
-  };
+  }
 
   private readonly onExpire = (err: TimeoutError): void => {
     if (this.finished || this.stage === Stage.Settled) return;
@@ -311,9 +318,9 @@ export class RequestRun {
     if (inHandler) this.guardLateResponse(this.res.writableEnded);
   };
 
-  private readonly onShadowExpire = (): void => {
+  private onShadowExpire(): void {
     if (!this.finished) this.runtime.countRejection('timeout', false);
-  };
+  }
 
   private readonly onFinish = (): void => {
     this.finished = true;
@@ -414,14 +421,17 @@ export class RequestRun {
     else this.res.once('finish', install);
 
     if (this.lease !== null && !this.lease.released) {
-      this.graceTimer = setTimeout(this.forceRelease, this.runtime.policies.bulkhead.releaseGrace);
+      this.graceTimer = setTimeout(
+        () => this.forceRelease(),
+        this.runtime.policies.bulkhead.releaseGrace,
+      );
       this.graceTimer.unref();
     }
   }
 
-  private readonly forceRelease = (): void => {
+  private forceRelease(): void {
     if (this.handlerDone || this.lease === null) return;
     if (this.lease.release())
       this.runtime.env.metrics.bulkheadForcedReleases.inc({ route: this.runtime.name });
-  };
+  }
 }

@@ -271,7 +271,6 @@ export class RequestRun {
     else this.next();
   }
 
-
   /** Ends the request with a rejection of ours; nothing of the app has run (or will). */
   private reject(err: ResilienceError): void {
     const admission = this.stage === Stage.Admission;

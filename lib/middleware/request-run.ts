@@ -4,7 +4,7 @@ import type { BulkheadFullError, ResilienceError, TimeoutError } from '../errors
 import { statusClass } from '../metrics/metrics.js';
 import type { BreakerPermit } from '../policies/breaker.js';
 import type { BulkheadLease } from '../policies/bulkhead.js';
-import { currentDeadline, runWithDeadline } from '../policies/deadline-context.js';
+import { peekDeadline, runInRequestContext } from '../policies/deadline-context.js';
 import { legacyRateLimitHeaders, rateLimitHeader } from '../policies/rate-limit/headers.js';
 import type { RateLimitDecision } from '../policies/rate-limit/store.js';
 import { Deadline, parseDeadlineHeader } from '../policies/timeout.js';
@@ -93,7 +93,7 @@ export class RequestRun {
       if (header !== null) ms = parseDeadlineHeader(req.headers[header], ms);
       // Behind an outer layer (app-wide middleware, then router.use(r.policy(...))), the
       // inner deadline never outlives the outer one.
-      const outer = currentDeadline();
+      const outer = peekDeadline();
       if (outer !== undefined) ms = Math.min(ms, outer.remaining());
       if (timeout.enforce) {
         this.deadline = new Deadline({
@@ -107,8 +107,10 @@ export class RequestRun {
       }
     }
     runtime.env.lifecycle.requestStarted();
-    res.once('finish', this.onFinish);
-    res.once('close', this.onClose);
+    // `on`, not `once`: each event fires once per response and the response dies with the
+    // request, so once's wrapper and its removal would be paid on every request for nothing.
+    res.on('finish', this.onFinish);
+    res.on('close', this.onClose);
     req.resilience = new RequestContext(this);
 
     if (runtime.limiter !== undefined) this.rateLimit();
@@ -267,7 +269,7 @@ export class RequestRun {
 
   private runHandler(): void {
     this.stage = Stage.Handler;
-    if (this.deadline !== undefined) runWithDeadline(this.deadline, () => this.next());
+    if (this.deadline !== undefined) runInRequestContext(this.deadline, this.next);
     else this.next();
   }
 

@@ -4,7 +4,7 @@ import { loadConfig, resolveConfig } from '../config/index.js';
 import type { NamedPolicy, ResilienceConfig, ResilienceConfigInput } from '../config/types.js';
 import { InvalidArgumentError, ShuttingDownError } from '../errors.js';
 import { ResilienceMetrics } from '../metrics/metrics.js';
-import { currentDeadline, runWithDeadline } from '../policies/deadline-context.js';
+import { peekDeadline, propagateDeadlines, runWithDeadline } from '../policies/deadline-context.js';
 import type { RateLimitStore } from '../policies/rate-limit/store.js';
 import { withTimeout } from '../policies/timeout.js';
 import { ResourceManager, type CustomResourceDefinition } from '../resources/manager.js';
@@ -147,6 +147,8 @@ export function resilience(
       custom: options.resources,
       logger: options.logger,
     });
+    // Outbound calls inherit the request's remaining time.
+    if (resources.names().length > 0) propagateDeadlines();
     const runtime = (name: string, policies: ResilienceConfig['middleware']['defaults']) => {
       const created = new PolicyRuntime(name, policies, env);
       runtimes.push(created);
@@ -262,6 +264,8 @@ export function resilience(
     ready: () => started,
     policy(name: string): Middleware {
       const rt = namedRuntime(name);
+      // A nested layer reads the outer layer's deadline.
+      propagateDeadlines();
       return (req: IncomingMessage, res: ServerResponse, next: Next) => {
         if (lifecycle.shuttingDown) return rejectShuttingDown(res);
         rt.handle(req, res, next);
@@ -269,6 +273,8 @@ export function resilience(
     },
     wrap<A extends unknown[], T>(name: string, fn: (...args: A) => Promise<T> | T) {
       const rt = namedRuntime(name);
+      // A wrapped call inside a request is bounded by the request's deadline.
+      propagateDeadlines();
       return (...args: A): Promise<T> => executeUnderPolicy(rt, () => fn(...args));
     },
     attach(server: Server) {
@@ -339,7 +345,7 @@ async function executeUnderPolicy<T>(rt: PolicyRuntime, fn: () => Promise<T> | T
     if (lease === null) {
       if (policies.bulkhead.enforce) {
         try {
-          lease = await bulkhead.acquire(currentDeadline()?.signal);
+          lease = await bulkhead.acquire(peekDeadline()?.signal);
         } catch (err) {
           permit?.release();
           const reason = (err as { reason?: string }).reason;
@@ -358,7 +364,7 @@ async function executeUnderPolicy<T>(rt: PolicyRuntime, fn: () => Promise<T> | T
     const result = policies.timeout.enabled
       ? await withTimeout(policies.timeout.duration, (deadline) => runWithDeadline(deadline, fn), {
           status: policies.timeout.status,
-          parent: currentDeadline(),
+          parent: peekDeadline(),
         })
       : await fn();
     permit?.success();

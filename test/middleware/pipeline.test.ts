@@ -135,7 +135,7 @@ describe('resilience() pipeline', () => {
 
   describe('timeout', () => {
     beforeEach(() => {
-      clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout'] });
+      clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     });
 
     it('sends one 504, swallows the late response and holds the slot until the handler ends', async () => {

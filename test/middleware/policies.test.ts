@@ -209,7 +209,7 @@ describe('resilience() policies through Express 5', () => {
     });
 
     it('turns a queued request away with 503 when its queue wait expires', async () => {
-      clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout'] });
+      clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
       create({
         middleware: {
           routes: [
@@ -333,7 +333,7 @@ describe('resilience() policies through Express 5', () => {
 
   describe('shadow mode (enforce: false)', () => {
     it('rejects nothing and counts every would-be rejection', async () => {
-      clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout'] });
+      clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
       create({
         middleware: {
           defaults: {
@@ -519,7 +519,7 @@ describe('resilience() policies through Express 5', () => {
     });
 
     it('runs any async function under a named policy with wrap(name, fn)', async () => {
-      clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout'] });
+      clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
       create({
         middleware: {
           policies: {

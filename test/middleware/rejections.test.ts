@@ -129,7 +129,7 @@ for (const kind of APP_KINDS) {
     });
 
     it('answers 504 problem+json when the handler misses its deadline', async () => {
-      clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout'] });
+      clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
       r = resilience({
         middleware: { routes: [{ name: 'slow', match: '/slow', timeout: { duration: '2s' } }] },
       });

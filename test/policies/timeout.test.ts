@@ -54,6 +54,16 @@ function countControllers(fn: () => void): number {
   return created;
 }
 
+/**
+ * A finished deadline leaves nothing running: at most the shared timer of its duration, which
+ * fires once more within `timeoutMs`, finds nothing due and is not re-armed.
+ */
+async function assertTimersWindDown(clock: InstalledClock, timeoutMs: number): Promise<void> {
+  assert.ok(clock.countTimers() <= 1, `${clock.countTimers()} timers pending`);
+  await clock.tickAsync(timeoutMs);
+  assert.equal(clock.countTimers(), 0, 'the shared timer stops once its list is empty');
+}
+
 describe('Deadline', () => {
   let clock: InstalledClock;
 
@@ -230,7 +240,7 @@ describe('Deadline', () => {
       d.abort(reason);
       assert.equal(signal.aborted, true);
       assert.equal(signal.reason, reason);
-      assert.equal(clock.countTimers(), 0);
+      await assertTimersWindDown(clock, 100);
       d.abort(new Error('again'));
       assert.equal(signal.reason, reason, 'idempotent: the first reason stays');
       await clock.tickAsync(1_000);
@@ -248,6 +258,54 @@ describe('Deadline', () => {
     });
   });
 
+  describe('deadlines of one duration', () => {
+    it('share one timer, yet each expires exactly timeoutMs after it was created', async () => {
+      const expiredAt: Record<string, number> = {};
+      const make = (name: string) =>
+        deadline({ timeoutMs: 100, onExpire: () => (expiredAt[name] = Date.now()) });
+      make('a'); // t = 1000
+      await clock.tickAsync(30);
+      const b = make('b'); // t = 1030
+      await clock.tickAsync(30);
+      make('c'); // t = 1060
+      assert.equal(clock.countTimers(), 1);
+      b.clear();
+      await clock.tickAsync(200);
+      assert.deepEqual(expiredAt, { a: 1100, c: 1160 });
+      assert.equal(clock.countTimers(), 0);
+    });
+
+    it('re-arm for the next deadline when the one the timer was armed for was cleared', async () => {
+      let expiredAt = 0;
+      const first = deadline({ timeoutMs: 100 });
+      await clock.tickAsync(10);
+      deadline({ timeoutMs: 100, onExpire: () => (expiredAt = Date.now()) }); // due at 1110
+      first.clear();
+      await clock.tickAsync(99);
+      assert.equal(expiredAt, 0);
+      await clock.tickAsync(1);
+      assert.equal(expiredAt, 1110);
+    });
+
+    it('keep other durations on their own schedule', async () => {
+      const order: string[] = [];
+      deadline({ timeoutMs: 300, onExpire: () => order.push('300') });
+      deadline({ timeoutMs: 100, onExpire: () => order.push('100') });
+      deadline({ timeoutMs: 200, onExpire: () => order.push('200') });
+      await clock.tickAsync(300);
+      assert.deepEqual(order, ['100', '200', '300']);
+    });
+
+    it('still expire on their own timer when the clock is injected', async () => {
+      let expired = false;
+      deadline({ timeoutMs: 50, clock: { now: () => 0 }, onExpire: () => (expired = true) });
+      deadline({ timeoutMs: 50 });
+      assert.equal(clock.countTimers(), 2);
+      await clock.tickAsync(50);
+      assert.equal(expired, true);
+    });
+  });
+
   describe('clear', () => {
     it('clears the timer, never aborts, and makes later abort() a no-op', async () => {
       let expired = 0;
@@ -255,7 +313,7 @@ describe('Deadline', () => {
       const signal = d.signal;
       d.clear();
       d.clear();
-      assert.equal(clock.countTimers(), 0);
+      await assertTimersWindDown(clock, 100);
       await clock.tickAsync(1_000);
       assert.equal(expired, 0);
       assert.equal(signal.aborted, false);
@@ -285,7 +343,7 @@ describe('withTimeout', () => {
       return 'done';
     });
     assert.equal(result, 'done');
-    assert.equal(clock.countTimers(), 0);
+    await assertTimersWindDown(clock, 100);
     assert.equal(signal?.aborted, false);
     await clock.tickAsync(1_000);
     assert.equal(signal?.aborted, false);
@@ -293,7 +351,7 @@ describe('withTimeout', () => {
 
   it('resolves with a synchronous value', async () => {
     assert.equal(await withTimeout(100, () => 7), 7);
-    assert.equal(clock.countTimers(), 0);
+    await assertTimersWindDown(clock, 100);
   });
 
   it('passes through fn’s rejection and synchronous throw, clearing the timer', async () => {
@@ -301,14 +359,14 @@ describe('withTimeout', () => {
       withTimeout(100, () => Promise.reject(new Error('boom'))),
       /boom/,
     );
-    assert.equal(clock.countTimers(), 0);
+    await assertTimersWindDown(clock, 100);
     await assert.rejects(
       withTimeout(100, () => {
         throw new Error('sync');
       }),
       /sync/,
     );
-    assert.equal(clock.countTimers(), 0);
+    await assertTimersWindDown(clock, 100);
   });
 
   it('rejects with TimeoutError after timeoutMs and aborts the signal with it', async () => {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The example entry points, as files. */
@@ -34,7 +35,17 @@ export interface StartProcessOptions {
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Longest wait for the "listening on" line; default 30 000 ms. */
   timeoutMs?: number;
+  /** Options for Node itself, before the entry (`--cpu-prof`, `--max-old-space-size=...`). */
+  nodeArgs?: readonly string[];
+  /**
+   * Runs the process on this CPU only (through `taskset`), so a benchmark's server and its load
+   * generator do not compete for one core. Ignored where `taskset` is missing.
+   */
+  cpu?: number;
 }
+
+/** `taskset` (util-linux), when this machine has it. */
+export const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((path) => existsSync(path));
 
 const LISTENING = /listening on (https?:\/\/[^\s)]+)/;
 const running = new Set<ChildProcess>();
@@ -56,7 +67,19 @@ export function startProcess(
     if (value === undefined) delete env[key];
     else env[key] = value;
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...(options.args ?? [])], {
+  const node = [
+    process.execPath,
+    ...(options.nodeArgs ?? []),
+    '--import',
+    'tsx',
+    entry,
+    ...(options.args ?? []),
+  ];
+  const command =
+    options.cpu !== undefined && TASKSET !== undefined
+      ? [TASKSET, '-c', String(options.cpu), ...node]
+      : node;
+  const child = spawn(command[0]!, command.slice(1), {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

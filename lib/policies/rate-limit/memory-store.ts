@@ -18,25 +18,72 @@ export interface MemoryStoreOptions {
 const GCRA = 0;
 const FIXED_WINDOW = 1;
 const INITIAL_SLOTS = 1024;
-// Keys examined per macrotask by the background sweep: dropping a large share of a million
-// keys in one go stalls the event loop for ~350 ms, chunks of this size for a few ms each.
+/** "No slot": the end of the recency list or of the free list. */
+const NONE = -1;
+// Slots examined per macrotask by the background sweep: dropping a large share of a million
+// keys in one go stalls the event loop for a few hundred ms, chunks of this size for a few ms.
 const SWEEP_CHUNK = 10_000;
+
+/** A key as the store holds it: an IPv4 address as a number, anything else as given. */
+type HeldKey = string | number;
+
+/**
+ * A canonical dotted-quad IPv4 address (`1.2.3.4`: four decimal octets ≤ 255, no leading
+ * zeros) as a signed 32-bit integer, any other key unchanged.
+ *
+ * Most keys are client addresses, and as strings they are the largest part of a full store
+ * (about 32 bytes each, plus hashing the string on every lookup); a 32-bit integer is a small
+ * integer (Smi) that V8 stores inside the `Map` entry (on a build with pointer compression,
+ * half the addresses become 16-byte heap numbers, still smaller). Only canonical spellings are
+ * converted, so two keys share a counter exactly when they are the same string; a number
+ * never equals a string key.
+ */
+function heldKey(key: string): HeldKey {
+  const length = key.length;
+  if (length < 7 || length > 15) return key;
+  let address = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < length; i++) {
+    const code = key.charCodeAt(i);
+    if (code === 0x2e /* . */) {
+      if (digits === 0 || ++dots > 3) return key;
+      address = (address << 8) | octet;
+      octet = 0;
+      digits = 0;
+    } else {
+      const digit = code - 0x30;
+      if (digit < 0 || digit > 9 || (digits === 1 && octet === 0)) return key;
+      octet = octet * 10 + digit;
+      if (octet > 255) return key;
+      digits++;
+    }
+  }
+  if (dots !== 3 || digits === 0) return key;
+  return (address << 8) | octet;
+}
 
 /**
  * Rate-limit counters in process memory, for a single instance (or as the local fallback of
  * a shared store). Answers synchronously.
  *
  * Memory is bounded twice: a sweep on an unref'd interval drops keys whose quota is fully
- * restored (in chunks of 10 000 keys per macrotask, so a big sweep does not stall the event
- * loop), and at `maxKeys` the least recently used key is evicted (recency is the `Map`'s
- * insertion order; every consume of a key, allowed or denied, moves it to the end, so a
- * client being refused is not evicted into a fresh quota).
+ * restored (in chunks of 10 000 slots per macrotask, so a big sweep does not stall the event
+ * loop), and at `maxKeys` the least recently used key is evicted. Every consume of a key,
+ * allowed or denied, makes it the most recently used, so a client being refused is not
+ * evicted into a fresh quota.
  *
- * Per key the store holds a `Map` entry from the key to a small-integer slot, and the state in
- * a `Float64Array`: no boxed number per key and no allocation per request for the state.
- * A million IPv4 keys take about 95 MiB of heap (the key strings, and a `Map` table that the
- * move-to-end churn keeps at twice the key count); RSS grew by 105–150 MiB in our
- * measurements, depending on how far V8's young generation had already grown.
+ * Layout: a `Map` from each key to a small-integer slot, and per slot, in typed arrays, the
+ * state, the algorithm that wrote it and the slot's neighbours in a doubly linked recency
+ * list. The `Map` is never reordered: moving a key to the end of a `Map` (delete, then set)
+ * leaves a deleted entry behind each time, so a store whose clients come back would keep a
+ * hash table twice the size, and taking a `Map`'s first key skips every deleted entry before
+ * it, up to a table scan per eviction at the cap. The list makes a use and an eviction a few
+ * array writes. IPv4 keys are held as numbers (see `heldKey`).
+ * A million IPv4 keys take about 40 MB of heap and 17 MB of typed arrays, and RSS grows by
+ * about 82 MB, some 25–30 MB of it V8's young generation reaching its default size; IPv6 /56
+ * keys, held as strings, take about 40 MB more (`npm run bench:memory`).
  */
 export class MemoryStore implements RateLimitStore {
   readonly kind = 'memory';
@@ -44,19 +91,26 @@ export class MemoryStore implements RateLimitStore {
   readonly maxKeys: number;
 
   private readonly clock: Clock;
-  private readonly slots = new Map<string, number>();
+  private readonly slots = new Map<HeldKey, number>();
+  /** Per slot: its key (to evict or sweep it from `slots`), `undefined` when the slot is free. */
+  private keys: (HeldKey | undefined)[] = [];
   private states: Float64Array;
   // Which algorithm wrote each slot: a key reused under another algorithm starts afresh.
   private kinds: Uint8Array;
-  private readonly free: number[] = [];
+  /** Per slot: the next less recently used slot. */
+  private older: Int32Array;
+  /** Per slot: the next more recently used slot; for a free slot, the next free one. */
+  private newer: Int32Array;
+  /** The least recently used slot, the next to be evicted. */
+  private oldest = NONE;
+  private newest = NONE;
+  private freeSlots = NONE;
   private highWater = 0;
   // An upper bound on any fixed window seen, so the sweep can expire states without rules.
   private maxWindowMs = 0;
-  // The key most recently moved to the end: a burst from one client need not move it again.
-  private lastKey: string | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
-  private sweeping: Iterator<[string, number]> | undefined;
-  private sweepLeft = 0;
+  private sweepCursor = 0;
+  private sweepEnd = 0;
   private sweepNext: ReturnType<typeof setImmediate> | undefined;
 
   /**
@@ -82,6 +136,8 @@ export class MemoryStore implements RateLimitStore {
     const initial = Math.min(maxKeys, INITIAL_SLOTS);
     this.states = new Float64Array(initial);
     this.kinds = new Uint8Array(initial);
+    this.older = new Int32Array(initial);
+    this.newer = new Int32Array(initial);
     // The timer holds only a weak reference, so a store dropped without close() can still be
     // collected; the timer then stops itself.
     const ref = new WeakRef(this);
@@ -102,16 +158,12 @@ export class MemoryStore implements RateLimitStore {
   /** Decides and counts one request of `cost` (default 1) for `key`; synchronous. */
   consume(key: string, rule: RateLimitRule, cost = 1): RateLimitDecision {
     const kind = rule.algorithm === 'gcra' ? GCRA : FIXED_WINDOW;
-    const slots = this.slots;
-    let slot = slots.get(key);
+    const held = heldKey(key);
+    let slot = this.slots.get(held);
     let state: number | undefined;
     if (slot !== undefined) {
       if (this.kinds[slot] === kind) state = this.states[slot];
-      if (key !== this.lastKey) {
-        slots.delete(key);
-        slots.set(key, slot);
-        this.lastKey = key;
-      }
+      if (slot !== this.newest) this.touch(slot);
     }
     const now = this.clock.now();
     let step;
@@ -122,11 +174,7 @@ export class MemoryStore implements RateLimitStore {
       if (rule.windowMs > this.maxWindowMs) this.maxWindowMs = rule.windowMs;
     }
     if (step.decision.allowed) {
-      if (slot === undefined) {
-        slot = this.allocate();
-        slots.set(key, slot);
-        this.lastKey = key;
-      }
+      if (slot === undefined) slot = this.add(held);
       this.states[slot] = step.state as number;
       this.kinds[slot] = kind;
     }
@@ -135,10 +183,9 @@ export class MemoryStore implements RateLimitStore {
 
   /** Forgets `key`. */
   reset(key: string): void {
-    const slot = this.slots.get(key);
-    if (slot === undefined) return;
-    this.slots.delete(key);
-    this.free.push(slot);
+    const held = heldKey(key);
+    const slot = this.slots.get(held);
+    if (slot !== undefined) this.remove(slot, held);
   }
 
   /**
@@ -148,20 +195,9 @@ export class MemoryStore implements RateLimitStore {
    * Returns how many keys were dropped.
    */
   sweep(): number {
-    const now = this.clock.now();
-    const gcraUpTo = gcraExpiredUpTo(now);
-    const fixedUpTo = fixedWindowExpiredUpTo(now, this.maxWindowMs);
-    const { slots, states, kinds, free } = this;
-    const before = slots.size;
-    // forEach rather than for…of: no entry array per key, which matters at a million keys.
-    // Deleting the current entry while iterating a Map is safe and visits every other entry.
-    slots.forEach((slot, key) => {
-      if ((states[slot] as number) <= (kinds[slot] === GCRA ? gcraUpTo : fixedUpTo)) {
-        slots.delete(key);
-        free.push(slot);
-      }
-    });
-    return before - slots.size;
+    const before = this.slots.size;
+    this.sweepSlots(0, this.highWater);
+    return before - this.slots.size;
   }
 
   /**
@@ -175,76 +211,115 @@ export class MemoryStore implements RateLimitStore {
     }
     this.stopSweep();
     this.slots.clear();
-    this.lastKey = undefined;
-    this.free.length = 0;
+    this.keys = [];
+    this.oldest = this.newest = this.freeSlots = NONE;
     this.highWater = 0;
     const initial = Math.min(this.maxKeys, INITIAL_SLOTS);
     if (this.states.length > initial) {
       this.states = new Float64Array(initial);
       this.kinds = new Uint8Array(initial);
+      this.older = new Int32Array(initial);
+      this.newer = new Int32Array(initial);
+    }
+  }
+
+  /** Makes `slot`, which is not the newest, the most recently used. */
+  private touch(slot: number): void {
+    const { older, newer } = this;
+    const before = older[slot] as number;
+    const after = newer[slot] as number;
+    if (before === NONE) this.oldest = after;
+    else newer[before] = after;
+    older[after] = before;
+    older[slot] = this.newest;
+    newer[slot] = NONE;
+    newer[this.newest] = slot;
+    this.newest = slot;
+  }
+
+  /** A slot for a key not held yet, evicting the least recently used key at the cap. */
+  private add(key: HeldKey): number {
+    let slot: number;
+    if (this.slots.size >= this.maxKeys) {
+      slot = this.oldest;
+      this.slots.delete(this.keys[slot] as HeldKey);
+      this.unlink(slot);
+    } else if (this.freeSlots !== NONE) {
+      slot = this.freeSlots;
+      this.freeSlots = this.newer[slot] as number;
+    } else {
+      if (this.highWater === this.states.length) this.grow();
+      slot = this.highWater++;
+    }
+    this.slots.set(key, slot);
+    this.keys[slot] = key;
+    const newest = this.newest;
+    this.older[slot] = newest;
+    this.newer[slot] = NONE;
+    if (newest === NONE) this.oldest = slot;
+    else this.newer[newest] = slot;
+    this.newest = slot;
+    return slot;
+  }
+
+  private unlink(slot: number): void {
+    const { older, newer } = this;
+    const before = older[slot] as number;
+    const after = newer[slot] as number;
+    if (before === NONE) this.oldest = after;
+    else newer[before] = after;
+    if (after === NONE) this.newest = before;
+    else older[after] = before;
+  }
+
+  private remove(slot: number, key: HeldKey): void {
+    this.slots.delete(key);
+    this.unlink(slot);
+    this.keys[slot] = undefined;
+    this.newer[slot] = this.freeSlots;
+    this.freeSlots = slot;
+  }
+
+  /** Drops the expired keys among slots `from` (inclusive) to `to` (exclusive). */
+  private sweepSlots(from: number, to: number): void {
+    const now = this.clock.now();
+    const gcraUpTo = gcraExpiredUpTo(now);
+    const fixedUpTo = fixedWindowExpiredUpTo(now, this.maxWindowMs);
+    const { keys, states, kinds } = this;
+    for (let slot = from; slot < to; slot++) {
+      const key = keys[slot];
+      if (
+        key !== undefined &&
+        (states[slot] as number) <= (kinds[slot] === GCRA ? gcraUpTo : fixedUpTo)
+      ) {
+        this.remove(slot, key);
+      }
     }
   }
 
   private startSweep(): void {
-    if (this.sweeping !== undefined) return;
-    this.sweeping = this.slots.entries();
-    // Bounded by the keys present now: keys moved to the end meanwhile would be visited again,
-    // and under heavy traffic the sweep would never finish.
-    this.sweepLeft = this.slots.size;
+    if (this.sweepNext !== undefined) return;
+    // Bounded by the slots in use now; slots only get added above them until close().
+    this.sweepCursor = 0;
+    this.sweepEnd = this.highWater;
     this.continueSweep();
   }
 
   private continueSweep(): void {
     this.sweepNext = undefined;
-    const entries = this.sweeping;
-    if (entries === undefined) return;
-    const now = this.clock.now();
-    const gcraUpTo = gcraExpiredUpTo(now);
-    const fixedUpTo = fixedWindowExpiredUpTo(now, this.maxWindowMs);
-    const { slots, states, kinds, free } = this;
-    let budget = Math.min(SWEEP_CHUNK, this.sweepLeft);
-    this.sweepLeft -= budget;
-    while (budget-- > 0) {
-      // Map iterators stay valid across deletions and rehashes.
-      const next = entries.next();
-      if (next.done === true) {
-        this.sweepLeft = 0;
-        break;
-      }
-      const [key, slot] = next.value;
-      if ((states[slot] as number) <= (kinds[slot] === GCRA ? gcraUpTo : fixedUpTo)) {
-        slots.delete(key);
-        free.push(slot);
-      }
-    }
-    if (this.sweepLeft > 0) {
+    const from = this.sweepCursor;
+    const to = Math.min(this.sweepEnd, from + SWEEP_CHUNK);
+    this.sweepSlots(from, to);
+    this.sweepCursor = to;
+    if (to < this.sweepEnd) {
       this.sweepNext = setImmediate(() => this.continueSweep());
       this.sweepNext.unref();
-    } else {
-      this.sweeping = undefined;
     }
   }
 
   private stopSweep(): void {
     if (this.sweepNext !== undefined) clearImmediate(this.sweepNext);
     this.sweepNext = undefined;
-    this.sweeping = undefined;
-    this.sweepLeft = 0;
-  }
-
-  private allocate(): number {
-    const slots = this.slots;
-    if (slots.size >= this.maxKeys) {
-      // The first key in insertion order is the least recently used.
-      const oldest = slots.keys().next().value as string;
-      const slot = slots.get(oldest) as number;
-      slots.delete(oldest);
-      return slot;
-    }
-    const reused = this.free.pop();
-    if (reused !== undefined) return reused;
-    if (this.highWater === this.states.length) this.grow();
-    return this.highWater++;
   }
 
   private grow(): void {
@@ -253,7 +328,13 @@ export class MemoryStore implements RateLimitStore {
     states.set(this.states);
     const kinds = new Uint8Array(length);
     kinds.set(this.kinds);
+    const older = new Int32Array(length);
+    older.set(this.older);
+    const newer = new Int32Array(length);
+    newer.set(this.newer);
     this.states = states;
     this.kinds = kinds;
+    this.older = older;
+    this.newer = newer;
   }
 }

@@ -120,6 +120,76 @@ describe('MemoryStore', () => {
     }
   });
 
+  it('keeps recency exact across sweeps, resets and reused slots', () => {
+    const clock = manualClock();
+    const s = store({ clock, maxKeys: 4 });
+    s.consume('a', GCRA, 10); // restored after 1000 ms
+    s.consume('b', GCRA); // restored after 100 ms
+    s.consume('10.0.0.1', GCRA, 10);
+    s.consume('10.0.0.2', GCRA);
+    clock.time += 100;
+    assert.equal(s.sweep(), 2, 'b and 10.0.0.2 are restored');
+    s.consume('c', GCRA); // takes a freed slot
+    s.reset('never-seen');
+    s.consume('d', GCRA); // takes the other
+    assert.equal(s.size, 4);
+    s.consume('a', GCRA); // recency now 10.0.0.1, c, d, a
+    s.consume('e', GCRA); // evicts 10.0.0.1
+    assert.equal(s.size, 4);
+    assert.equal(s.consume('a', GCRA).allowed, false, 'a kept its state');
+    assert.equal(s.consume('c', GCRA).remaining, 8, 'c kept its state');
+    assert.equal(s.consume('10.0.0.1', GCRA).remaining, 9, '10.0.0.1 was evicted');
+    // Recency was d, e, a, c before 10.0.0.1 came back: d went.
+    assert.equal(s.consume('e', GCRA).remaining, 8, 'e kept its state');
+    assert.equal(s.consume('d', GCRA).remaining, 9, 'd was evicted'); // and a goes
+    assert.equal(s.consume('a', GCRA).remaining, 9, 'a was evicted'); // and c goes
+    // Recency is 10.0.0.1, e, d, a; two resets free two slots in the middle of the list.
+    s.reset('e');
+    s.reset('10.0.0.1');
+    assert.equal(s.size, 2);
+    s.consume('x', GCRA);
+    s.consume('10.0.0.9', GCRA);
+    s.consume('y', GCRA); // evicts d, now the least recently used
+    assert.equal(s.size, 4);
+    assert.equal(s.consume('a', GCRA).remaining, 8, 'a kept its state');
+    assert.equal(s.consume('d', GCRA).remaining, 9, 'd was evicted');
+  });
+
+  it('holds IPv4 keys compactly without merging distinct keys', () => {
+    const s = store({ clock: manualClock() });
+    // Canonical addresses are held as numbers; near misses stay strings of their own, and
+    // the number an address becomes is no key for it.
+    const keys = [
+      '1.2.3.4',
+      '01.2.3.4',
+      '1.2.3.04',
+      '1.2.3.4 ',
+      ' 1.2.3.4',
+      '1.2.3',
+      '1.2.3.4.5',
+      '1..3.4',
+      '1.2.3.',
+      '256.2.3.4',
+      '1.2.3.1000',
+      '16909060',
+      '::ffff:1.2.3.4',
+      '0.0.0.0',
+      '0.0.0.1',
+      '255.255.255.255',
+      '128.0.0.0',
+      '127.255.255.255',
+    ];
+    for (const key of keys) assert.equal(s.consume(key, FIXED).remaining, 2, key);
+    assert.equal(s.size, keys.length);
+    // The same address made another way is the same key.
+    assert.equal(s.consume(['1', '2', '3', '4'].join('.'), FIXED).remaining, 1);
+    assert.equal(s.consume('255.255.255.255', FIXED).remaining, 1);
+    s.reset('1.2.3.4');
+    assert.equal(s.size, keys.length - 1);
+    assert.equal(s.consume('1.2.3.4', FIXED).remaining, 2, 'reset forgot it');
+    assert.equal(s.consume('01.2.3.4', FIXED).remaining, 1, 'its look-alike kept its count');
+  });
+
   it('rejects bad options', () => {
     for (const maxKeys of [0, -1, 1.5, NaN]) {
       assert.throws(
@@ -184,7 +254,7 @@ describe('MemoryStore', () => {
       assert.equal(s.size, 0);
     });
 
-    it('sweeps a large store in chunks of 10 000 keys, one macrotask each', async () => {
+    it('sweeps a large store in chunks of 10 000 slots, one macrotask each', async () => {
       const s = store({ sweepInterval: 1000, maxKeys: 50_000 });
       for (let i = 0; i < 25_000; i++) s.consume(`k${i}`, GCRA);
       s.consume('live', GCRA, 10); // restored only at +1000

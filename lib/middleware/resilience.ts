@@ -4,9 +4,8 @@ import { loadConfig, resolveConfig } from '../config/index.js';
 import type { NamedPolicy, ResilienceConfig, ResilienceConfigInput } from '../config/types.js';
 import { InvalidArgumentError, ShuttingDownError } from '../errors.js';
 import { ResilienceMetrics } from '../metrics/metrics.js';
-import { peekDeadline, propagateDeadlines, runWithDeadline } from '../policies/deadline-context.js';
+import { propagateDeadlines } from '../policies/deadline-context.js';
 import type { RateLimitStore } from '../policies/rate-limit/store.js';
-import { withTimeout } from '../policies/timeout.js';
 import { ResourceManager, type CustomResourceDefinition } from '../resources/manager.js';
 import { compileTrust, normaliseTrust } from './client-ip.js';
 import { Endpoints } from './endpoints.js';
@@ -22,6 +21,7 @@ import { sendProblem } from './problem.js';
 import { RouteTable, pathOf } from './route-table.js';
 import { SharedStores } from './shared-stores.js';
 import { warnOnce, type Logger } from './warnings.js';
+import { executeUnderPolicy } from './wrapped-call.js';
 
 type Next = (err?: unknown) => void;
 /** A Connect/Express middleware function. */
@@ -326,58 +326,6 @@ export function closeOnSignals(
       attachment.dispose();
     },
   };
-}
-
-/** `.wrap()`: breaker → bulkhead → timeout around a plain function. */
-async function executeUnderPolicy<T>(rt: PolicyRuntime, fn: () => Promise<T> | T): Promise<T> {
-  const { breaker, bulkhead, policies } = rt;
-  const permit = breaker === undefined ? null : breaker.tryAcquire();
-  if (breaker !== undefined && permit === null) {
-    if (policies.breaker.enforce) {
-      rt.countRejection('breaker_open', true);
-      throw rt.breakerOpenError();
-    }
-    rt.countRejection('breaker_open', false);
-  }
-  let lease;
-  if (bulkhead !== undefined) {
-    lease = bulkhead.tryAcquire();
-    if (lease === null) {
-      if (policies.bulkhead.enforce) {
-        try {
-          lease = await bulkhead.acquire(peekDeadline()?.signal);
-        } catch (err) {
-          permit?.release();
-          const reason = (err as { reason?: string }).reason;
-          rt.countRejection(
-            reason === 'queue-timeout' ? 'bulkhead_queue_timeout' : 'bulkhead_full',
-            true,
-          );
-          throw err;
-        }
-      } else {
-        rt.countRejection('bulkhead_full', false);
-      }
-    }
-  }
-  try {
-    const result = policies.timeout.enabled
-      ? await withTimeout(policies.timeout.duration, (deadline) => runWithDeadline(deadline, fn), {
-          status: policies.timeout.status,
-          parent: peekDeadline(),
-        })
-      : await fn();
-    permit?.success();
-    return result;
-  } catch (err) {
-    permit?.failure();
-    if ((err as { code?: string } | null)?.code === 'ERR_TIMEOUT') {
-      rt.countRejection('timeout', true);
-    }
-    throw err;
-  } finally {
-    lease?.release();
-  }
 }
 
 function compileExclude(paths: readonly string[]): (path: string) => boolean {

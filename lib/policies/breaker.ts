@@ -389,18 +389,37 @@ export class CircuitBreaker {
    * @returns what `fn` returns.
    * @throws {BreakerOpenError} (as a rejection) when the call is not admitted; `fn` is not run.
    */
-  async execute<T>(fn: () => Promise<T> | T): Promise<T> {
-    const permit = this.acquire();
-    let value: T;
+  execute<T>(fn: () => Promise<T> | T): Promise<T> {
+    // Promise chaining rather than an async function: one promise less per call, which counts
+    // at a few hundred nanoseconds per call (more once AsyncLocalStorage's hooks are on).
+    let permit: BreakerPermit;
+    let result: Promise<T> | T;
     try {
-      value = await fn();
+      permit = this.acquire();
     } catch (error) {
-      if (this.#countsAsFailure(error)) permit.failure();
-      else permit.success();
-      throw error;
+      return Promise.reject(error);
     }
-    permit.success();
-    return value;
+    try {
+      result = fn();
+    } catch (error) {
+      this.#settleThrown(permit, error);
+      return Promise.reject(error);
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        permit.success();
+        return value;
+      },
+      (error: unknown) => {
+        this.#settleThrown(permit, error);
+        throw error;
+      },
+    );
+  }
+
+  #settleThrown(permit: BreakerPermit, error: unknown): void {
+    if (this.#countsAsFailure(error)) permit.failure();
+    else permit.success();
   }
 
   /**

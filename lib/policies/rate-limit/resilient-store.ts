@@ -4,6 +4,7 @@ import { systemClock } from '../clock.js';
 import type { Clock } from '../clock.js';
 import { invalidOption } from '../invalid-option.js';
 import { MemoryStore } from './memory-store.js';
+import type { DecisionObserver, ObservableStore } from './redis-store.js';
 import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './store.js';
 
 /** Options of {@link ResilientStore}. */
@@ -60,6 +61,19 @@ interface Blocked {
   until: number;
   /** Clock time at which its quota is full again, for `resetMs`. */
   resetAt: number;
+}
+
+/** One decision asked of an {@link ObservableStore}: what settling it needs. */
+class StoreCall {
+  constructor(
+    readonly key: string,
+    readonly rule: RateLimitRule,
+    readonly cost: number,
+    /** Clock time before it was sent. */
+    readonly sentAt: number,
+    /** `performance.now()` before it was sent, when call listeners want a duration. */
+    readonly startedAt: number,
+  ) {}
 }
 
 class Listeners<A extends unknown[]> {
@@ -136,6 +150,13 @@ export class ResilientStore implements RateLimitStore {
   private readonly callListeners = new Listeners<[StoreCallOutcome, number]>();
   private readonly fallbackListeners = new Listeners<[StoreFallbackReason]>();
   private readonly hitListeners = new Listeners<[]>();
+  // Set when the store settles decisions through an observer (the RedisStore does).
+  private readonly observable: ObservableStore | undefined;
+  private readonly observer: DecisionObserver<StoreCall> = {
+    answered: (decision, call) =>
+      this.succeeded(decision, call.key, call.cost, call.sentAt, call.startedAt),
+    failed: (error, call) => this.failed(error, call.key, call.rule, call.cost, call.startedAt),
+  };
 
   /**
    * @throws InvalidArgumentError when `store` is not a rate-limit store, `onStoreError` is not
@@ -201,6 +222,10 @@ export class ResilientStore implements RateLimitStore {
     this.clock = clock;
     this.local = onStoreError === 'local' ? new MemoryStore({ maxKeys, clock }) : undefined;
     this.blocked = blockCache ? new Map() : undefined;
+    this.observable =
+      typeof (store as Partial<ObservableStore>).consumeObserved === 'function'
+        ? (store as unknown as ObservableStore)
+        : undefined;
   }
 
   /** False while the store is known to be down (decisions come from the fallback). */
@@ -250,6 +275,16 @@ export class ResilientStore implements RateLimitStore {
     const startedAt = this.callListeners.size > 0 ? performance.now() : 0;
     let result: RateLimitDecision | Promise<RateLimitDecision>;
     try {
+      // One promise per decision: the store runs succeeded() or failed() as it settles it.
+      if (this.observable !== undefined) {
+        return this.observable.consumeObserved(
+          key,
+          rule,
+          cost,
+          this.observer,
+          new StoreCall(key, rule, cost, now, startedAt),
+        );
+      }
       result = this.store.consume(key, rule, cost);
     } catch (error) {
       return this.failed(error, key, rule, cost, startedAt);

@@ -263,6 +263,89 @@ describe('RedisStore', function () {
     }
   });
 
+  it('decides the calls of one tick together: in call order, each on its own key and rule', async () => {
+    const s = store();
+    const g = rule('gcra', 5, HOUR);
+    const f = rule('fixed-window', 3, await stableWindow(server.port));
+    const [a, b, hash] = [fresh('tick-a'), fresh('tick-b'), fresh('tick-hash')];
+    await redisCommand(server.port, ['HSET', `rl:${hash}`, 'f', 'v']);
+    const results = await Promise.allSettled([
+      s.consume(a, g),
+      s.consume(b, f, 2),
+      s.consume(a, g, 3),
+      s.consume(hash, g),
+      s.consume(a, g, 2),
+      s.consume(b, f, 2),
+    ]);
+    const decided = (i: number) => {
+      const result = results[i]!;
+      assert.equal(result.status, 'fulfilled', String((result as PromiseRejectedResult).reason));
+      const d = (result as PromiseFulfilledResult<RateLimitDecision>).value;
+      return [d.allowed, d.limit, d.remaining];
+    };
+    assert.deepEqual(decided(0), [true, 5, 4]);
+    assert.deepEqual(decided(1), [true, 3, 1]);
+    assert.deepEqual(decided(2), [true, 5, 1]);
+    assert.deepEqual(decided(4), [false, 5, 1]);
+    assert.deepEqual(decided(5), [false, 3, 1]);
+    // An error reply concerns its key: the others in the same script call are decided.
+    const error = rejection(results[3]!);
+    assert.ok(error instanceof ReplyError, String(error));
+    assert.match((error as Error).message, /WRONGTYPE/);
+  });
+
+  it('decides many keys of one tick, over several script calls', async () => {
+    const s = store();
+    const r = rule('gcra', 1, HOUR);
+    const keys = Array.from({ length: 100 }, () => fresh('many'));
+    const first = await Promise.all(keys.map((key) => s.consume(key, r)));
+    assert.ok(first.every((d) => d.allowed && d.remaining === 0));
+    const second = await Promise.all(keys.map((key) => s.consume(key, r)));
+    assert.ok(second.every((d) => !d.allowed && d.retryAfterMs > 0));
+
+    const prefixed = await connect(server.port, { keyPrefix: 'app:' });
+    try {
+      const custom = new RedisStore({ client: prefixed, keyPrefix: 'limits/' });
+      await Promise.all([custom.consume('m1', r), custom.consume('m2', r)]);
+      custom.close();
+      assert.equal(
+        await redisCommand(server.port, ['EXISTS', 'app:limits/m1', 'app:limits/m2']),
+        2,
+      );
+    } finally {
+      prefixed.disconnect();
+    }
+  });
+
+  it('sends the decisions of one tick in one script call, or maxBatch at a time', async () => {
+    const evalshaCalls = async (): Promise<number> => {
+      const info = (await redisCommand(server.port, ['INFO', 'commandstats'])) as string;
+      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? 0);
+    };
+    const r = rule('gcra', 5, HOUR);
+    const callsFor = async (s: RedisStore): Promise<number> => {
+      // The script is cached first: a NOSCRIPT would add a call.
+      await s.consume(fresh('warm'), r);
+      const before = await evalshaCalls();
+      const decisions = await Promise.all(
+        Array.from({ length: 10 }, () => s.consume(fresh('batch'), r)),
+      );
+      assert.ok(decisions.every((d) => d.allowed && d.remaining === 4));
+      return (await evalshaCalls()) - before;
+    };
+    assert.equal(await callsFor(store()), 1);
+    assert.equal(await callsFor(store({ maxBatch: 4 })), 3);
+    assert.equal(await callsFor(store({ maxBatch: 1 })), 10);
+  });
+
+  it('reset() reaches Redis after the decisions asked for before it', async () => {
+    const s = store();
+    const key = fresh('reset-order');
+    const [decision] = await Promise.all([s.consume(key, rule('gcra', 1, HOUR)), s.reset(key)]);
+    assert.equal(decision.allowed, true);
+    assert.equal(await redisCommand(server.port, ['EXISTS', `rl:${key}`]), 0);
+  });
+
   it('writes nothing for a denied request', async () => {
     const s = store();
     const denied = await s.consume('never', rule('fixed-window', 1, HOUR), 2);
@@ -392,10 +475,14 @@ describe('RedisStore', function () {
     for (const timeoutMs of [0, -1, Number.NaN, 2 ** 31]) {
       assert.throws(() => new RedisStore({ client, timeoutMs }), /timeoutMs/);
     }
+    for (const maxBatch of [0, 1.5, 1001, Number.NaN]) {
+      assert.throws(() => new RedisStore({ client, maxBatch }), /maxBatch/);
+    }
     const s = store();
     assert.equal(s.kind, 'redis');
     assert.equal(s.keyPrefix, 'rl:');
     assert.equal(s.timeoutMs, 50);
+    assert.equal(s.maxBatch, 16);
   });
 
   describe('on a three-master cluster', function () {
@@ -418,6 +505,8 @@ describe('RedisStore', function () {
 
     it('spreads keys over every master and decides each one exactly', async () => {
       const s = new RedisStore({ client: clusterClient, timeoutMs: 2000 });
+      // One key per script call: a call's keys must share a slot.
+      assert.equal(s.maxBatch, 1);
       try {
         const windowMs = await stableWindow(cluster.nodes[0]!.port);
         const r = rule('fixed-window', 2, windowMs);

@@ -255,6 +255,11 @@ function policySetSchema(withEnv: boolean): SchemaOf<PolicySet> {
         'Shared store: how many instances share the limit. The `local` fallback allows `ceil(limit / expectedInstances)` (burst likewise) per instance, so all of them together stay near the limit while the store is down.',
         envIf(withEnv, 'RESILIENCE_RATE_LIMIT_EXPECTED_INSTANCES'),
       ),
+      storeMaxBatch: leaf(
+        integer({ min: 1, max: 1000 }),
+        16,
+        'Shared store: the most decisions of one tick that go to Redis in one script call (one command, one reply). 1 sends one key per call: needed behind a proxy that routes a script by its first key. On a Redis Cluster every call carries one key whatever this says.',
+      ),
       blockCache: leaf(
         boolean,
         true,

@@ -85,6 +85,11 @@ export interface RateLimitPolicyConfig {
    * `ceil(limit / expectedInstances)` (burst likewise) per instance.
    */
   expectedInstances: number;
+  /**
+   * Shared store: most decisions of one tick sent in one script call (1: one key per call, for
+   * a proxy that routes scripts by their first key).
+   */
+  storeMaxBatch: number;
   /** Shared store: keys over their limit are denied locally until they may pass again. */
   blockCache: boolean;
   /** Shared store: prefix of every key it writes (the route name and the client key follow). */

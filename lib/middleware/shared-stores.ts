@@ -58,6 +58,7 @@ export class SharedStores {
         client: this.client(name, config),
         keyPrefix: policy.keyPrefix,
         timeoutMs: policy.storeTimeout,
+        maxBatch: policy.storeMaxBatch,
       }),
       onStoreError: policy.onStoreError,
       expectedInstances: policy.expectedInstances,

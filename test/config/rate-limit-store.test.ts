@@ -24,6 +24,7 @@ describe('config: shared rate-limit store settings', () => {
     assert.equal(rateLimit.expectedInstances, 1);
     assert.equal(rateLimit.blockCache, true);
     assert.equal(rateLimit.keyPrefix, 'rl:');
+    assert.equal(rateLimit.storeMaxBatch, 16);
   });
 
   it('routes inherit them and may override them', () => {
@@ -68,6 +69,7 @@ describe('config: shared rate-limit store settings', () => {
             storeTimeout: 0,
             storeRetryInterval: '-1s',
             expectedInstances: 0,
+            storeMaxBatch: 0,
             blockCache: 'yes' as unknown as boolean,
             keyPrefix: 3 as unknown as string,
           },
@@ -78,6 +80,7 @@ describe('config: shared rate-limit store settings', () => {
       'storeTimeout',
       'storeRetryInterval',
       'expectedInstances',
+      'storeMaxBatch',
       'blockCache',
       'keyPrefix',
     ]) {

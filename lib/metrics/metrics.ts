@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metric } from 'prom-client';
+import { SeriesHistogram } from './series-histogram.js';
 import type { BreakerState, CircuitBreaker } from '../policies/breaker.js';
 import type { Bulkhead } from '../policies/bulkhead.js';
 import type {
@@ -98,7 +99,7 @@ export class ResilienceMetrics {
   readonly rateLimitStoreUp: Gauge<'route' | 'store'>;
   /** Responses a handler attempted after its timeout response was sent; dropped. */
   readonly lateResponses: Counter<'route'>;
-  readonly requestDuration: Histogram<'route' | 'method' | 'status_class'>;
+  readonly requestDuration: SeriesHistogram<'route' | 'method' | 'status_class'>;
   readonly poolSize: Gauge<'resource' | 'kind'>;
   readonly poolAvailable: Gauge<'resource' | 'kind'>;
   readonly poolBorrowed: Gauge<'resource' | 'kind'>;
@@ -194,12 +195,22 @@ export class ResilienceMetrics {
       'Responses from handlers that finished after their timeout response was sent (dropped).',
       ['route'],
     );
-    this.requestDuration = this.histogram(
-      `${p}http_request_duration_seconds`,
-      'Inbound request duration, by route name, method and status class.',
-      ['route', 'method', 'status_class'],
-      options.buckets ?? DEFAULT_BUCKETS,
-    );
+    const durationName = `${p}http_request_duration_seconds`;
+    const sharedDuration = this.registry.getSingleMetric(durationName);
+    if (sharedDuration !== undefined && !(sharedDuration instanceof SeriesHistogram)) {
+      throw new TypeError(
+        `metric ${durationName} already exists in the registry with another type`,
+      );
+    }
+    this.requestDuration =
+      (sharedDuration as SeriesHistogram<'route' | 'method' | 'status_class'> | undefined) ??
+      new SeriesHistogram(
+        durationName,
+        'Inbound request duration, by route name, method and status class.',
+        ['route', 'method', 'status_class'],
+        options.buckets ?? DEFAULT_BUCKETS,
+        this.registry,
+      );
     const res: ('resource' | 'kind')[] = ['resource', 'kind'];
     this.poolSize = this.gauge(`${p}pool_size`, 'Pool members that exist.', res);
     this.poolAvailable = this.gauge(`${p}pool_available`, 'Idle pool members.', res);

@@ -46,7 +46,9 @@ export type {
   PooledResourceOptions,
   CallOptions,
   AttemptVerdict,
+  Attempt,
 } from './resources/pooled-resource.js';
+export type { AbortSource } from './resources/abort-source.js';
 export type {
   HealthStatus,
   HealthReport,

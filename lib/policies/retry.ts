@@ -68,9 +68,7 @@ export async function retry<T>(
   options: RetryOptions,
 ): Promise<T> {
   checkOptions(fn, shouldRetry, options);
-  const { attempts, backoff, budget, signal, deadline } = options;
-  const random = options.random ?? Math.random;
-  signal?.throwIfAborted();
+  options.signal?.throwIfAborted();
   for (let attempt = 1; ; attempt++) {
     let outcome: RetryOutcome<T>;
     try {
@@ -79,26 +77,46 @@ export async function retry<T>(
       outcome = { error };
     }
     // shouldRetry sees every attempt, the last one too: callers classify outcomes in it.
-    const decision = shouldRetry(outcome, attempt);
-    if (decision === false || attempt >= attempts) return settle(outcome);
-    let delay = backoffDelay(attempt, backoff, random);
-    if (typeof decision === 'object' && decision !== null) {
-      const after = decision.retryAfterMs;
-      if (typeof after === 'number' && after > delay) {
-        if (!(after <= backoff.max * 10)) return settle(outcome);
-        delay = after;
-      }
-    }
-    if (deadline !== undefined && delay >= deadline.remaining()) return settle(outcome);
-    signal?.throwIfAborted();
-    // The budget is asked last, so a retry that would not happen anyway spends nothing.
-    if (budget !== undefined && !budget.tryRetry()) {
-      options.onBudgetExhausted?.();
-      return settle(outcome);
-    }
-    options.onRetry?.(attempt + 1, delay, 'error' in outcome ? outcome.error : outcome.result);
-    if (delay > 0) await sleep(delay, signal);
+    const delay = nextRetryDelay(outcome, shouldRetry(outcome, attempt), attempt, options);
+    if (delay < 0) return settle(outcome);
+    if (delay > 0) await sleep(delay, options.signal);
   }
+}
+
+/**
+ * What {@link retry} does between two attempts, for callers that run their attempts
+ * themselves (the pooled resources drive theirs from callbacks, without an async loop per
+ * call): given `shouldRetry`'s `decision` on attempt `attempt` (1-based) and its `outcome`,
+ * returns the wait before the next attempt in milliseconds, or -1 when the outcome is to be
+ * settled — no retry asked for, no attempts or time left, or the budget refused (then
+ * `onBudgetExhausted` has been called). Calls `onRetry` before it returns a wait. Throws
+ * `signal.reason` when the signal has aborted. Does not check `options` ({@link retry} does).
+ */
+export function nextRetryDelay<T>(
+  outcome: RetryOutcome<T>,
+  decision: RetryDecision,
+  attempt: number,
+  options: RetryOptions,
+): number {
+  if (decision === false || attempt >= options.attempts) return -1;
+  const { backoff, budget, deadline } = options;
+  let delay = backoffDelay(attempt, backoff, options.random ?? Math.random);
+  if (typeof decision === 'object' && decision !== null) {
+    const after = decision.retryAfterMs;
+    if (typeof after === 'number' && after > delay) {
+      if (!(after <= backoff.max * 10)) return -1;
+      delay = after;
+    }
+  }
+  if (deadline !== undefined && delay >= deadline.remaining()) return -1;
+  options.signal?.throwIfAborted();
+  // The budget is asked last, so a retry that would not happen anyway spends nothing.
+  if (budget !== undefined && !budget.tryRetry()) {
+    options.onBudgetExhausted?.();
+    return -1;
+  }
+  options.onRetry?.(attempt + 1, delay, 'error' in outcome ? outcome.error : outcome.result);
+  return delay;
 }
 
 function settle<T>(outcome: RetryOutcome<T>): T {

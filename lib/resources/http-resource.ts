@@ -5,10 +5,10 @@ import { InvalidArgumentError, TimeoutError, UpstreamError } from '../errors.js'
 import { parseRetryAfter } from '../policies/retry.js';
 import { Deadline } from '../policies/timeout.js';
 import { createClientFactory } from './http/client-factory.js';
-import { exchange } from './http/exchange.js';
+import { exchange, startExchange } from './http/exchange.js';
 import type { ExchangeLimits, ExchangeRequest, HttpResponse } from './http/exchange.js';
 import { PooledResource } from './pooled-resource.js';
-import type { AttemptVerdict } from './pooled-resource.js';
+import type { Attempt, AttemptVerdict, CallOptions } from './pooled-resource.js';
 
 export { HttpResponse } from './http/exchange.js';
 
@@ -82,23 +82,40 @@ function isBroken(error: unknown): boolean {
   return !(error instanceof InvalidArgumentError);
 }
 
-/** One call's request, with what its attempts need; `run` is the attempt. */
-class HttpCall {
-  constructor(
-    private readonly request: ExchangeRequest,
-    private readonly limits: ExchangeLimits,
-    /** Deadline propagation: the header and the absolute time the call must end by. */
-    private readonly deadlineHeader: string | undefined,
-    private readonly deadlineAt: number,
-  ) {}
+type Classify = NonNullable<CallOptions<HttpResponse>['classify']>;
 
-  readonly run = (client: Client, signal: AbortSignal): Promise<HttpResponse> => {
-    if (this.deadlineHeader !== undefined) {
-      const left = Math.floor(this.deadlineAt - Date.now());
-      this.request.headers[this.deadlineHeader] = String(left > 0 ? left : 0);
-    }
-    return exchange(client, this.request, this.limits, signal);
-  };
+/**
+ * One call: its request, what its attempts need, and its options for the pooled resource
+ * (one object per call; {@link sendAttempt} gets it back with each attempt).
+ */
+class HttpCall implements CallOptions<HttpResponse> {
+  readonly isBroken = isBroken;
+  // Every exchange aborts with its attempt.
+  readonly settlesOnAbort = true;
+  /** Deadline propagation: the header, and the absolute time the call must end by. */
+  deadlineHeader: string | undefined = undefined;
+  deadlineAt = 0;
+
+  constructor(
+    readonly request: ExchangeRequest,
+    readonly limits: ExchangeLimits,
+    readonly idempotent: boolean,
+    readonly signal: AbortSignal | undefined,
+    readonly timeoutMs: number | undefined,
+    readonly classify: Classify,
+  ) {}
+}
+
+/**
+ * One attempt of a call, a function of nothing but its arguments (no closure per call): the
+ * attempt is the exchange's abort signal and receives its outcome.
+ */
+function sendAttempt(client: Client, attempt: Attempt<HttpResponse>, call: HttpCall): void {
+  if (call.deadlineHeader !== undefined) {
+    const left = Math.floor(call.deadlineAt - Date.now());
+    call.request.headers[call.deadlineHeader] = String(left > 0 ? left : 0);
+  }
+  startExchange(client, call.request, call.limits, attempt, attempt);
 }
 
 /**
@@ -191,36 +208,28 @@ export class HttpResource extends PooledResource<Client> {
    * malformed path, method or header.
    */
   request(options: HttpRequestOptions): Promise<HttpResponse> {
-    let call: HttpCall;
-    let idempotent: boolean;
+    if (typeof options !== 'object' || options === null) {
+      return Promise.reject(
+        new InvalidArgumentError(`request options must be an object, got ${String(options)}`),
+      );
+    }
     let method: string;
     try {
-      if (typeof options !== 'object' || options === null) {
-        throw new InvalidArgumentError(`request options must be an object, got ${String(options)}`);
-      }
       method = options.method === undefined ? 'GET' : checkMethod(options.method);
-      idempotent = options.idempotent ?? IDEMPOTENT.has(method);
-      call = this.#call(method, options);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.execute(call.run, {
-      idempotent,
-      signal: options.signal,
-      timeoutMs: options.timeoutMs,
-      classify: this.#classify,
-      isBroken,
-    });
+    return this.#send(method, options.path, options.body, options);
   }
 
   /** `GET path`. */
   get(path: string, options?: HttpCallOptions): Promise<HttpResponse> {
-    return this.request({ ...options, method: 'GET', path });
+    return this.#send('GET', path, undefined, options);
   }
 
   /** `HEAD path`. */
   head(path: string, options?: HttpCallOptions): Promise<HttpResponse> {
-    return this.request({ ...options, method: 'HEAD', path });
+    return this.#send('HEAD', path, undefined, options);
   }
 
   /** `POST path` with `body` (not retried unless `idempotent: true` or configured). */
@@ -229,7 +238,7 @@ export class HttpResource extends PooledResource<Client> {
     body?: HttpRequestOptions['body'],
     options?: HttpCallOptions,
   ): Promise<HttpResponse> {
-    return this.request({ ...options, method: 'POST', path, body });
+    return this.#send('POST', path, body, options);
   }
 
   /** `PUT path` with `body`. */
@@ -238,7 +247,7 @@ export class HttpResource extends PooledResource<Client> {
     body?: HttpRequestOptions['body'],
     options?: HttpCallOptions,
   ): Promise<HttpResponse> {
-    return this.request({ ...options, method: 'PUT', path, body });
+    return this.#send('PUT', path, body, options);
   }
 
   /** `PATCH path` with `body` (not retried unless `idempotent: true` or configured). */
@@ -247,12 +256,27 @@ export class HttpResource extends PooledResource<Client> {
     body?: HttpRequestOptions['body'],
     options?: HttpCallOptions,
   ): Promise<HttpResponse> {
-    return this.request({ ...options, method: 'PATCH', path, body });
+    return this.#send('PATCH', path, body, options);
   }
 
   /** `DELETE path`. */
   delete(path: string, options?: HttpCallOptions): Promise<HttpResponse> {
-    return this.request({ ...options, method: 'DELETE', path });
+    return this.#send('DELETE', path, undefined, options);
+  }
+
+  #send(
+    method: string,
+    path: string,
+    body: HttpRequestOptions['body'],
+    options: HttpCallOptions | undefined,
+  ): Promise<HttpResponse> {
+    let call: HttpCall;
+    try {
+      call = this.#call(method, path, body, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.executeWithAttempt(sendAttempt, call);
   }
 
   /**
@@ -298,15 +322,19 @@ export class HttpResource extends PooledResource<Client> {
     }
   }
 
-  #call(method: string, options: HttpRequestOptions): HttpCall {
-    const { path } = options;
+  #call(
+    method: string,
+    path: string,
+    payload: HttpRequestOptions['body'],
+    options: HttpCallOptions | undefined,
+  ): HttpCall {
     if (typeof path !== 'string' || path[0] !== '/') {
       throw new InvalidArgumentError(
         `path must be a string starting with "/", got ${String(path)}`,
       );
     }
     const headers: Record<string, string | string[]> = { ...this.#headers };
-    if (options.headers !== undefined) {
+    if (options?.headers !== undefined) {
       for (const name of Object.keys(options.headers)) {
         const value = options.headers[name];
         if (value === undefined) delete headers[name.toLowerCase()];
@@ -314,13 +342,12 @@ export class HttpResource extends PooledResource<Client> {
       }
     }
     let body: string | Buffer | Uint8Array | null = null;
-    const b = options.body;
-    if (typeof b === 'string' || b instanceof Uint8Array) body = b;
-    else if (typeof b === 'object' && b !== null) {
-      body = JSON.stringify(b);
+    if (typeof payload === 'string' || payload instanceof Uint8Array) body = payload;
+    else if (typeof payload === 'object' && payload !== null) {
+      body = JSON.stringify(payload);
       headers['content-type'] ??= 'application/json';
     }
-    const query = options.query === undefined ? '' : encodeQuery(options.query);
+    const query = options?.query === undefined ? '' : encodeQuery(options.query);
     const queryAt = path.indexOf('?');
     const request: ExchangeRequest = {
       method,
@@ -329,14 +356,20 @@ export class HttpResource extends PooledResource<Client> {
       headers,
       body,
     };
-    const propagation = this.#config.deadlinePropagation;
-    if (!propagation.enabled) return new HttpCall(request, this.#limits, undefined, 0);
-    return new HttpCall(
+    const call = new HttpCall(
       request,
       this.#limits,
-      propagation.header.toLowerCase(),
-      Date.now() + this.effectiveTimeout(options.timeoutMs),
+      options?.idempotent ?? IDEMPOTENT.has(method),
+      options?.signal,
+      options?.timeoutMs,
+      this.#classify,
     );
+    const propagation = this.#config.deadlinePropagation;
+    if (propagation.enabled) {
+      call.deadlineHeader = propagation.header.toLowerCase();
+      call.deadlineAt = Date.now() + this.effectiveTimeout(options?.timeoutMs);
+    }
+    return call;
   }
 
   // One function for every call (no per-call closure): judges an attempt for the retry policy

@@ -10,6 +10,7 @@ import {
 } from '../errors.js';
 import type { AcquireErrorReason, Disposable, PoolEvents, PoolStats } from './types.js';
 import { invalidOption } from '../policies/invalid-option.js';
+import type { AbortSource } from './abort-source.js';
 
 /** Creates, destroys and (optionally) validates the members of a {@link ResourcePool}. */
 export interface PoolFactory<T> {
@@ -37,10 +38,17 @@ export interface ResourcePoolOptions extends PoolConfig {
 
 /** Options of {@link ResourcePool.acquire}. */
 export interface AcquireOptions {
-  /** Aborting removes the waiter and rejects with `signal.reason`. */
-  signal?: AbortSignal | undefined;
+  /** Aborting removes the waiter and rejects with `signal.reason` (an AbortSignal will do). */
+  signal?: AbortSource | undefined;
   /** Shortens the wait: the effective timeout is `min(acquireTimeout, timeoutMs)`. */
   timeoutMs?: number | undefined;
+  /**
+   * Whether a lease warning about this borrow carries the acquiring stack (default true, and
+   * only when `leaseWarning` > 0). Capturing it costs several microseconds per borrow: borrowers
+   * whose own timeout ends the borrow (a resource call that aborts its I/O) pass false, and
+   * their warnings come without a stack.
+   */
+  captureStack?: boolean | undefined;
 }
 
 /** Options of {@link ResourcePool.use}. */
@@ -49,17 +57,25 @@ export interface UseOptions extends AcquireOptions {
   isBroken?: ((error: unknown) => boolean) | undefined;
 }
 
+/**
+ * @internal Who {@link ResourcePool.borrow} tells how a borrow ended: exactly one call, maybe
+ * before `borrow` returns.
+ */
+export interface Borrower<T> {
+  lent(member: T): void;
+  refused(error: unknown): void;
+}
+
 /** setTimeout clamps larger delays to 1 ms (with a warning), which would fire at once. */
 const MAX_TIMER_DELAY = 2_147_483_647;
 /** Stack frames kept for lease warnings: enough to get past the pack's own frames. */
 const LEASE_STACK_FRAMES = 25;
-const PENDING = 'PENDING';
 
-// generic-pool's internal ResourceRequest: a deferred whose promise `acquire()` returns.
+// generic-pool's internal ResourceRequest: a deferred, resolved with the member it grants.
 interface PoolRequest<T> {
   readonly state: string;
   readonly promise: Promise<T>;
-  reject(reason: unknown): void;
+  resolve(member: T): void;
 }
 
 // generic-pool's internal PooledResource, as its evictor sees it.
@@ -77,7 +93,6 @@ type GenericPoolConstructor = new <T>(
   factory: {
     create(): Promise<T>;
     destroy(member: T): Promise<void>;
-    validate(member: T): Promise<boolean>;
   },
   options: Record<string, unknown>,
 ) => GenericPool<T>;
@@ -89,23 +104,50 @@ class Member {
   /** Where the current borrow was made (stack formatted only when a warning reads it). */
   origin: Error | undefined = undefined;
   warned = false;
+  /** Epoch ms when it last came back to the pool's own idle stack. */
+  idleSince = 0;
   constructor(readonly createdAt: number) {}
 }
 
 /**
- * A waiting acquire: a node of the wait queue generic-pool dispatches from. Unlike
- * generic-pool's own queue it supports O(1) removal, so a waiter that timed out, aborted or
- * was failed fast is gone at once (generic-pool keeps timed-out requests counted and only
- * drops them when it dequeues them).
+ * One borrow: a node of the wait queue generic-pool dispatches from, and the request
+ * generic-pool resolves with a member. Unlike generic-pool's own queue it supports O(1)
+ * removal, so a waiter that timed out, aborted or was failed fast is gone at once
+ * (generic-pool keeps timed-out requests counted and only drops them when it dequeues them).
+ * A member granted while `gp.acquire()` is still running is kept here, so that a borrow
+ * served by an idle member never waits for a promise.
  */
 class Waiter<T> {
   prev: Waiter<T> | null = null;
   next: Waiter<T> | null = null;
   linked = false;
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  signal: AbortSignal | undefined = undefined;
+  signal: AbortSource | undefined = undefined;
+  /** Whether this waiter is a listener of `signal` (only while it waits). */
+  listening = false;
   pool: ResourcePool<T> | undefined = undefined;
-  constructor(readonly request: PoolRequest<T>) {}
+  borrower: Borrower<T> | undefined = undefined;
+  /** Set once the borrower has been told (lent, refused): later grants go back to the pool. */
+  done = false;
+  granted = false;
+  member: T | undefined = undefined;
+  /** What a borrow that must start over (an invalid member) keeps. */
+  startedAt = 0;
+  timeoutMs = 0;
+  origin: Error | undefined = undefined;
+  /** generic-pool's request; none for a member taken from the pool's own idle stack. */
+  constructor(readonly request: PoolRequest<T> | undefined) {}
+
+  get state(): string {
+    return this.request!.state;
+  }
+
+  /** generic-pool grants a member. */
+  resolve(member: T): void {
+    this.request!.resolve(member);
+    this.granted = true;
+    this.member = member;
+  }
 
   /** The abort listener (an object listener: no closure per waiter). */
   handleEvent(): void {
@@ -135,11 +177,11 @@ class WaitQueue<T> {
     this.last = w;
   }
 
-  dequeue(): PoolRequest<T> | undefined {
+  dequeue(): Waiter<T> | undefined {
     const w = this.head;
     if (w === null) return undefined;
     this.remove(w);
-    return w.request;
+    return w;
   }
 
   remove(w: Waiter<T>): void {
@@ -169,6 +211,7 @@ let rejectWaiter: <T>(
   error: unknown,
 ) => void;
 let timeoutWaiter: <T>(pool: ResourcePool<T>, waiter: Waiter<T>, timeoutMs: number) => void;
+let grantWaiter: <T>(pool: ResourcePool<T>, waiter: Waiter<T>, member: T) => void;
 
 /** @internal A copy-on-write listener list; a throwing listener is reported once, then ignored. */
 export class Listeners<A extends unknown[]> {
@@ -238,6 +281,12 @@ export class Listeners<A extends unknown[]> {
  *
  * Idle members are reused most-recently-returned first, so under light load the surplus goes
  * idle and is evicted. Members must be distinct objects (they key the loan table).
+ *
+ * A member given back while nobody waits stays on the pool's own idle stack (still on loan
+ * from generic-pool), and the next borrow takes it from there without a promise: a borrow and
+ * its release through generic-pool cost more than the rest of a pooled call. The stack is
+ * checked every `evictionInterval` by generic-pool's eviction rules (`idleTimeout` above
+ * `min`, `maxLifetime`), and handed back to generic-pool on close.
  */
 export class ResourcePool<T> implements PoolEvents {
   /** The pool's name, from the options. */
@@ -252,6 +301,7 @@ export class ResourcePool<T> implements PoolEvents {
   readonly #acquireTimeout: number;
   readonly #maxWaiting: number;
   readonly #idleTimeout: number;
+  readonly #evictionInterval: number;
   readonly #maxLifetime: number;
   readonly #leaseWarning: number;
   readonly #backoffInitial: number;
@@ -263,6 +313,9 @@ export class ResourcePool<T> implements PoolEvents {
   #closed = false;
   #closing: Promise<void> | undefined = undefined;
   #leaseTimer: ReturnType<typeof setInterval> | undefined = undefined;
+  #idleTimer: ReturnType<typeof setInterval> | undefined = undefined;
+  /** Members given back while nobody waited, most recent last (see the class comment). */
+  readonly #idle: T[] = [];
   /** Set while the factory is failing: the last error. */
   #failure: Error | undefined = undefined;
   #failures = 0;
@@ -339,6 +392,7 @@ export class ResourcePool<T> implements PoolEvents {
     this.#acquireTimeout = options.acquireTimeout;
     this.#maxWaiting = maxWaiting;
     this.#idleTimeout = options.idleTimeout;
+    this.#evictionInterval = options.evictionInterval;
     this.#maxLifetime = options.maxLifetime;
     this.#leaseWarning = options.leaseWarning;
     this.#backoffInitial = backoff.initial;
@@ -370,7 +424,6 @@ export class ResourcePool<T> implements PoolEvents {
       {
         create: () => this.#create(),
         destroy: (member) => this.#destroyMember(member),
-        validate: (member) => this.#validate(member),
       },
       {
         min,
@@ -378,7 +431,9 @@ export class ResourcePool<T> implements PoolEvents {
         autostart: false,
         // LIFO: the surplus over what the load needs stays idle long enough to be evicted.
         fifo: false,
-        testOnBorrow: factory.validate !== undefined || options.maxLifetime > 0,
+        // Validation on borrow is ours (see #check): generic-pool's makes every borrow wait
+        // for promises, even when the factory's validate answers at once.
+        testOnBorrow: false,
         evictionRunIntervalMillis:
           options.idleTimeout > 0 || options.maxLifetime > 0 ? options.evictionInterval : 0,
         numTestsPerEvictionRun: max,
@@ -402,6 +457,10 @@ export class ResourcePool<T> implements PoolEvents {
       this.#leaseTimer = setInterval(() => this.#checkLeases(), period);
       this.#leaseTimer.unref();
     }
+    if (this.#idleTimeout > 0 || this.#maxLifetime > 0) {
+      this.#idleTimer = setInterval(() => this.#evictIdle(), this.#evictionInterval);
+      this.#idleTimer.unref();
+    }
     this.#gp.start();
   }
 
@@ -420,27 +479,109 @@ export class ResourcePool<T> implements PoolEvents {
    * - `InvalidArgumentError` when `options.timeoutMs` is not a number.
    */
   acquire(options?: AcquireOptions): Promise<T> {
-    if (this.#closed) return this.#refuse('closed', this.#closedError());
+    return new Promise<T>((resolve, reject) => {
+      this.borrow({ lent: resolve, refused: reject }, options);
+    });
+  }
+
+  /**
+   * @internal {@link ResourcePool.acquire} without a promise, for the pack's own hot path:
+   * tells `borrower` once, synchronously when an idle member is at hand (or the borrow is
+   * refused at once), later otherwise. Never throws.
+   */
+  borrow(borrower: Borrower<T>, options?: AcquireOptions): void {
+    if (this.#closed) {
+      this.#refuse(borrower, 'closed', this.#closedError());
+      return;
+    }
     const signal = options?.signal;
-    if (signal?.aborted) return this.#refuse('aborted', signal.reason);
+    if (signal?.aborted) {
+      this.#refuse(borrower, 'aborted', signal.reason);
+      return;
+    }
     let timeout = this.#acquireTimeout;
     const timeoutMs = options?.timeoutMs;
     if (timeoutMs !== undefined) {
       if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) {
-        return Promise.reject(invalid('timeoutMs', timeoutMs, 'a number of milliseconds'));
+        borrower.refused(invalid('timeoutMs', timeoutMs, 'a number of milliseconds'));
+        return;
       }
       if (timeoutMs < timeout) timeout = timeoutMs;
     }
-    if (timeout <= 0) return this.#refuse('timeout', this.#timeoutError(timeout));
+    if (timeout <= 0) {
+      this.#refuse(borrower, 'timeout', this.#timeoutError(timeout));
+      return;
+    }
     if (!this.#started) this.start();
+    // Captured now, while the caller's frames are on the stack; V8 formats `.stack` only
+    // when a lease warning reads it, so a borrow pays for the capture alone.
+    let origin: Error | undefined;
+    if (this.#leaseWarning > 0 && options?.captureStack !== false) {
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = LEASE_STACK_FRAMES;
+      origin = new Error(`Pool "${this.name}" member acquired here`);
+      Error.stackTraceLimit = limit;
+    }
+    this.#obtain(borrower, signal, timeout, Date.now(), origin);
+  }
 
+  /** A member from the idle stack if one is valid, else from generic-pool. */
+  #obtain(
+    borrower: Borrower<T>,
+    signal: AbortSource | undefined,
+    timeout: number,
+    startedAt: number,
+    origin: Error | undefined,
+  ): void {
+    const idle = this.#idle;
+    while (idle.length > 0 && !this.#closed) {
+      const member = idle.pop()!;
+      const info = this.#members.get(member)!;
+      const valid = this.#check(member, info);
+      if (valid === true) {
+        this.#hand(member, info, borrower, startedAt, origin);
+        return;
+      }
+      if (valid === false) {
+        void this.#gp.destroy(member).catch(noop);
+        continue;
+      }
+      // An asynchronous validate: lent (or replaced) by the general path once it answers.
+      const waiter = new Waiter<T>(undefined);
+      waiter.pool = this;
+      waiter.borrower = borrower;
+      waiter.signal = signal;
+      waiter.startedAt = startedAt;
+      waiter.timeoutMs = timeout;
+      waiter.origin = origin;
+      this.#validated(waiter, member, valid);
+      return;
+    }
+    this.#request(borrower, signal, timeout, startedAt, origin);
+  }
+
+  /** Asks generic-pool for a member: served at once, or queued until granted or failed. */
+  #request(
+    borrower: Borrower<T>,
+    signal: AbortSource | undefined,
+    timeout: number,
+    startedAt: number,
+    origin: Error | undefined,
+  ): void {
+    // Checked again for a borrow that starts over after close() began (see #replace).
+    if (this.#closed) {
+      this.#refuse(borrower, 'closed', this.#closedError());
+      return;
+    }
     const gp = this.#gp;
     if (gp.available === 0) {
       if (this.#failure !== undefined) {
-        return this.#refuse('factory-error', this.#unavailableError(this.#failure));
+        this.#refuse(borrower, 'factory-error', this.#unavailableError(this.#failure));
+        return;
       }
       if (gp.spareResourceCapacity < 1 && this.#queue.length >= this.#maxWaiting) {
-        return this.#refuse(
+        this.#refuse(
+          borrower,
           'queue-full',
           withoutStack(
             () =>
@@ -450,49 +591,134 @@ export class ResourcePool<T> implements PoolEvents {
               ),
           ),
         );
+        return;
       }
     }
-
-    // Captured now, while the caller's frames are on the stack; V8 formats `.stack` only
-    // when a lease warning reads it, so a borrow pays for the capture alone.
-    let origin: Error | undefined;
-    if (this.#leaseWarning > 0) {
-      const limit = Error.stackTraceLimit;
-      Error.stackTraceLimit = LEASE_STACK_FRAMES;
-      origin = new Error(`Pool "${this.name}" member acquired here`);
-      Error.stackTraceLimit = limit;
-    }
-    const startedAt = Date.now();
-    const promise = gp.acquire();
-    const waiter = this.#queue.last;
+    void gp.acquire();
+    const waiter = this.#queue.last!;
     this.#queue.last = null;
-    // Served at once (an idle member, no validation): no timer, no listener.
-    if (waiter !== null && waiter.request.state === PENDING) {
-      waiter.pool = this;
-      waiter.timer = setTimeout(timeoutWaiter, timeout, this, waiter, timeout);
-      waiter.timer.unref();
-      if (signal !== undefined) {
-        waiter.signal = signal;
-        signal.addEventListener('abort', waiter);
-      }
+    waiter.pool = this;
+    waiter.borrower = borrower;
+    waiter.signal = signal;
+    waiter.startedAt = startedAt;
+    waiter.timeoutMs = timeout;
+    waiter.origin = origin;
+    if (waiter.granted) {
+      // An idle member, dispatched while gp.acquire() ran: no timer, no listener, no promise.
+      this.#lend(waiter, waiter.member!);
+      return;
     }
-    return promise.then((member) => this.#lend(member, waiter, startedAt, origin));
+    this.#watch(waiter);
+    // Granted later, from another borrow's release (or a create): a turn later, so that the
+    // borrower never runs inside generic-pool's bookkeeping.
+    waiter.request!.promise.then((member) => grantWaiter(this, waiter, member), noop);
   }
 
-  #lend(member: T, waiter: Waiter<T> | null, startedAt: number, origin: Error | undefined): T {
-    if (waiter !== null) this.#detach(waiter);
+  /** Arms the waiter's timeout and listens to its signal, while it waits. */
+  #watch(waiter: Waiter<T>): void {
+    const left = waiter.timeoutMs - (Date.now() - waiter.startedAt);
+    waiter.timer = setTimeout(timeoutWaiter, left > 0 ? left : 0, this, waiter, waiter.timeoutMs);
+    waiter.timer.unref();
+    if (waiter.signal !== undefined) {
+      waiter.listening = true;
+      waiter.signal.addEventListener('abort', waiter);
+    }
+  }
+
+  /**
+   * A member granted to `waiter`: checked (validate on borrow, maxLifetime), then lent. An
+   * invalid member is destroyed and the borrow starts over, within what is left of its timeout.
+   */
+  #lend(waiter: Waiter<T>, member: T, checked = false): void {
+    if (waiter.done) {
+      // The waiter timed out or was aborted while its member was being checked.
+      this.#giveBack(member);
+      return;
+    }
     const info = this.#members.get(member);
     if (this.#closed || info === undefined) {
       // Granted by generic-pool in the same tick close() began: never hand it out.
       void this.#gp.destroy(member).catch(noop);
-      throw this.#closedError();
+      this.#rejectWaiter(waiter, 'closed', this.#closedError());
+      return;
     }
+    const valid = checked || this.#check(member, info);
+    if (valid === true) {
+      this.#detach(waiter);
+      waiter.done = true;
+      this.#hand(member, info, waiter.borrower!, waiter.startedAt, waiter.origin);
+    } else if (valid === false) {
+      this.#replace(waiter, member);
+    } else {
+      this.#validated(waiter, member, valid);
+    }
+  }
+
+  /** Waits for an asynchronous validate; the borrow can still time out or be aborted meanwhile. */
+  #validated(waiter: Waiter<T>, member: T, valid: Promise<boolean>): void {
+    if (waiter.timer === undefined) this.#watch(waiter);
+    valid.then(
+      (ok) => (ok ? this.#lend(waiter, member, true) : this.#replace(waiter, member)),
+      () => this.#replace(waiter, member),
+    );
+  }
+
+  /** Lends a checked member. */
+  #hand(
+    member: T,
+    info: Member,
+    borrower: Borrower<T>,
+    startedAt: number,
+    origin: Error | undefined,
+  ): void {
     info.borrowedAt = Date.now();
     info.origin = origin;
     info.warned = false;
     this.#borrowed++;
     this.#acquireListeners.emit(info.borrowedAt - startedAt);
-    return member;
+    borrower.lent(member);
+  }
+
+  /** Destroys an invalid member and starts the borrow over with the time it has left. */
+  #replace(waiter: Waiter<T>, member: T): void {
+    void this.#gp.destroy(member).catch(noop);
+    if (waiter.done) return;
+    this.#detach(waiter);
+    waiter.done = true;
+    const left = waiter.timeoutMs - (Date.now() - waiter.startedAt);
+    if (left <= 0) {
+      this.#refuse(waiter.borrower!, 'timeout', this.#timeoutError(waiter.timeoutMs));
+      return;
+    }
+    this.#obtain(
+      waiter.borrower!,
+      waiter.signal,
+      waiter.timeoutMs,
+      waiter.startedAt,
+      waiter.origin,
+    );
+  }
+
+  /**
+   * Validate on borrow: past `maxLifetime` is invalid; then the factory's validate, whose
+   * throw or rejection counts as invalid. A promise only when the factory's validate is
+   * asynchronous.
+   */
+  #check(member: T, info: Member): boolean | Promise<boolean> {
+    if (this.#maxLifetime > 0 && Date.now() - info.createdAt >= this.#maxLifetime) return false;
+    const validate = this.#factory.validate;
+    if (validate === undefined) return true;
+    let verdict: boolean | Promise<boolean>;
+    try {
+      verdict = validate.call(this.#factory, member);
+    } catch {
+      return false;
+    }
+    if (typeof verdict === 'boolean') return verdict;
+    return Promise.resolve(verdict).then(
+      (ok) => ok !== false,
+      () => false,
+    );
   }
 
   /**
@@ -508,8 +734,41 @@ export class ResourcePool<T> implements PoolEvents {
     if (this.#maxLifetime > 0 && Date.now() - info.createdAt >= this.#maxLifetime) {
       void this.#gp.destroy(member).catch(noop);
     } else {
+      this.#giveBack(member, info);
+    }
+  }
+
+  /** An unborrowed member (still on loan from generic-pool) goes idle. */
+  #giveBack(member: T, info = this.#members.get(member)): void {
+    if (this.#queue.length === 0 && !this.#closed && info !== undefined) {
+      info.idleSince = Date.now();
+      this.#idle.push(member);
+    } else {
+      // Someone waits (generic-pool hands it on), or the pool is closing.
       void this.#gp.release(member).catch(noop);
     }
+  }
+
+  /**
+   * generic-pool's eviction rules for the idle stack: past `maxLifetime`, or idle for
+   * `idleTimeout` while the pool holds more than `min`. Oldest first.
+   */
+  #evictIdle(): void {
+    const idle = this.#idle;
+    const now = Date.now();
+    let kept = 0;
+    for (let i = 0; i < idle.length; i++) {
+      const member = idle[i]!;
+      const info = this.#members.get(member)!;
+      const expired = this.#maxLifetime > 0 && now - info.createdAt >= this.#maxLifetime;
+      const stale =
+        this.#idleTimeout > 0 &&
+        now - info.idleSince >= this.#idleTimeout &&
+        this.#members.size > this.#min;
+      if (expired || stale) void this.#gp.destroy(member).catch(noop);
+      else idle[kept++] = member;
+    }
+    idle.length = kept;
   }
 
   /**
@@ -558,7 +817,9 @@ export class ResourcePool<T> implements PoolEvents {
     return {
       size: this.#members.size,
       // generic-pool's clear() leaves destroyed members in its idle list; after close none are.
-      available: this.#closed ? this.#members.size - this.#borrowed : this.#gp.available,
+      available: this.#closed
+        ? this.#members.size - this.#borrowed
+        : this.#gp.available + this.#idle.length,
       borrowed: this.#borrowed,
       pending: this.#queue.length,
       creating: this.#creating,
@@ -617,6 +878,10 @@ export class ResourcePool<T> implements PoolEvents {
     }
     clearInterval(this.#leaseTimer);
     this.#leaseTimer = undefined;
+    clearInterval(this.#idleTimer);
+    this.#idleTimer = undefined;
+    // generic-pool's drain waits for every loan: the idle stack goes back to it, to be destroyed.
+    for (const member of this.#idle.splice(0)) void this.#gp.release(member).catch(noop);
     // Parked and sleeping creates wake up, see the pool is closed and give up.
     this.#recovered?.resolve();
     for (const sleep of this.#sleeps) {
@@ -652,9 +917,10 @@ export class ResourcePool<T> implements PoolEvents {
 
   #rejectWaiter(waiter: Waiter<T>, reason: AcquireErrorReason, error: unknown): void {
     this.#detach(waiter);
-    if (waiter.request.state !== PENDING) return;
-    waiter.request.reject(error);
+    if (waiter.done) return;
+    waiter.done = true;
     this.#acquireErrorListeners.emit(reason, toError(error));
+    waiter.borrower!.refused(error);
   }
 
   #detach(waiter: Waiter<T>): void {
@@ -663,15 +929,15 @@ export class ResourcePool<T> implements PoolEvents {
       clearTimeout(waiter.timer);
       waiter.timer = undefined;
     }
-    if (waiter.signal !== undefined) {
-      waiter.signal.removeEventListener('abort', waiter);
-      waiter.signal = undefined;
+    if (waiter.listening) {
+      waiter.listening = false;
+      waiter.signal!.removeEventListener('abort', waiter);
     }
   }
 
-  #refuse(reason: AcquireErrorReason, error: unknown): Promise<never> {
+  #refuse(borrower: Borrower<T>, reason: AcquireErrorReason, error: unknown): void {
     this.#acquireErrorListeners.emit(reason, toError(error));
-    return Promise.reject(error);
+    borrower.refused(error);
   }
 
   #endLease(info: Member): void {
@@ -808,14 +1074,6 @@ export class ResourcePool<T> implements PoolEvents {
     }
   }
 
-  /** generic-pool's `validate`: lifetime first, then the factory's; never rejects. */
-  async #validate(member: T): Promise<boolean> {
-    const info = this.#members.get(member);
-    if (info === undefined) return false;
-    if (this.#maxLifetime > 0 && Date.now() - info.createdAt >= this.#maxLifetime) return false;
-    return this.#runValidate(member);
-  }
-
   #shouldEvict(resource: PooledMember<T>): boolean {
     const info = this.#members.get(resource.obj);
     const now = Date.now();
@@ -871,6 +1129,7 @@ export class ResourcePool<T> implements PoolEvents {
       waiter.timer = undefined;
       pool.#rejectWaiter(waiter, 'timeout', pool.#timeoutError(timeoutMs));
     };
+    grantWaiter = (pool, waiter, member) => pool.#lend(waiter, member);
   }
 }
 

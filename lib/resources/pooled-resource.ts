@@ -12,11 +12,13 @@ import {
 import { CircuitBreaker } from '../policies/breaker.js';
 import type { BreakerPermit } from '../policies/breaker.js';
 import { currentDeadline } from '../policies/deadline-context.js';
-import { retry } from '../policies/retry.js';
-import type { RetryDecision, RetryOptions } from '../policies/retry.js';
+import { nextRetryDelay } from '../policies/retry.js';
+import type { RetryDecision, RetryOptions, RetryOutcome } from '../policies/retry.js';
 import { RetryBudget } from '../policies/retry-budget.js';
+import { AttemptAbort } from './abort-source.js';
+import type { AbortSource } from './abort-source.js';
 import { Listeners, ResourcePool } from './pool.js';
-import type { PoolFactory } from './pool.js';
+import type { Borrower, PoolFactory } from './pool.js';
 import type { CallEvents, CallOutcome, Disposable, ManagedResource, PoolStats } from './types.js';
 import { invalidOption } from '../policies/invalid-option.js';
 
@@ -67,6 +69,12 @@ export interface CallOptions<R> {
   classify?: ((outcome: { error: unknown } | { result: R }) => AttemptVerdict) | undefined;
   /** When true for an attempt's error, its member is destroyed instead of released. */
   isBroken?: ((error: unknown) => boolean) | undefined;
+  /**
+   * True when `fn` settles soon after its signal aborts (it hands the signal to its I/O), so
+   * no borrow outlives the call's timeout by much: a lease warning is then impossible below
+   * that timeout, and the acquiring stack is not captured (see `captureStack` of the pool).
+   */
+  settlesOnAbort?: boolean | undefined;
 }
 
 /** The verdict of {@link CallOptions.classify} on one attempt. */
@@ -92,10 +100,69 @@ function isPoolError(error: unknown): boolean {
 }
 
 /**
- * The state of one {@link PooledResource.execute} call, shared by its attempts and the
- * retry decision without a closure per attempt.
+ * One attempt of a call, as {@link PooledResource.executeWithAttempt} hands it to `fn`: an
+ * {@link AbortSource} that aborts, with the reason, when the call times out or its caller
+ * aborts; `signal`, an AbortSignal made on first read, for I/O that only takes one; and how
+ * `fn` ends the attempt — `succeed` or `fail`, once (later calls are ignored).
  */
-class Call<R> {
+export interface Attempt<R = unknown> extends AbortSource {
+  readonly signal: AbortSignal;
+  succeed(result: R): void;
+  fail(error: unknown): void;
+}
+
+/** The `fn` of either execute method, as a call holds it. */
+type AttemptFn<R> = (member: unknown, abort: never, options: never) => Promise<R> | void;
+
+// Module-level functions with access to the resource's private methods, assigned in its
+// static block: calls and attempts are driven from timers, listeners and the pool's
+// callbacks without a closure per call.
+let attemptLent: (run: AttemptRun, member: unknown) => void;
+let attemptReturned: (run: AttemptRun, failed: boolean, error: unknown, result: unknown) => void;
+let attemptEnded: <R>(call: Call<R>, outcome: RetryOutcome<R>) => void;
+let nextAttempt: <R>(call: Call<R>) => void;
+let callTimedOut: <R>(call: Call<R>) => void;
+let callAborted: <R>(call: Call<R>) => void;
+let retryScheduled: <R>(call: Call<R>, attempt: number, delayMs: number) => void;
+let budgetExhausted: <R>(call: Call<R>) => void;
+
+/** One attempt: its abort, the pool's borrower of its member, and how `fn` ends it. */
+class AttemptRun extends AttemptAbort implements Borrower<unknown>, Attempt {
+  /**
+   * Set once the call has its outcome from this attempt (it may have timed out while `fn`
+   * still runs: its member comes back when `fn` settles).
+   */
+  ended = false;
+  /** The member `fn` is running on, until `fn` settles. */
+  member: unknown = undefined;
+  returned = false;
+  constructor(readonly call: Call<unknown>) {
+    super();
+  }
+
+  lent(member: unknown): void {
+    attemptLent(this, member);
+  }
+
+  refused(error: unknown): void {
+    if (!this.ended) attemptEnded(this.call, { error });
+  }
+
+  succeed(result: unknown): void {
+    attemptReturned(this, false, undefined, result);
+  }
+
+  fail(error: unknown): void {
+    attemptReturned(this, true, error, undefined);
+  }
+}
+
+/**
+ * The state of one {@link PooledResource.execute} call: its attempts, timer, abort listener
+ * and promise, and the options of the retry steps ({@link nextRetryDelay}) — one object per
+ * call, where an async retry loop would allocate closures and promises per attempt.
+ */
+class Call<R> implements RetryOptions {
   /** The verdict on the last attempt: true when it counts as a failure for the breaker. */
   failed = false;
   /** The last attempt ended in a verdict that asked for a retry. */
@@ -105,21 +172,65 @@ class Call<R> {
   final = false;
   /** The TimeoutError of the attempt that ran out of time, if any. */
   timeout: TimeoutError | undefined = undefined;
+  /** Attempts made so far. */
+  attempt = 0;
+  /** The attempt in progress, if any. */
+  run: AttemptRun | undefined = undefined;
+  /** Fires at the call's deadline. */
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** The backoff wait before the next attempt. */
+  wait: ReturnType<typeof setTimeout> | undefined = undefined;
+  settled = false;
+  resolve!: (value: R) => void;
+  reject!: (error: unknown) => void;
+  readonly deadline: { remaining(): number } = this;
 
   constructor(
+    readonly resource: PooledResource<unknown>,
     // Typed over `unknown` members, so that PooledResource<T> stays assignable to
     // PooledResource<unknown> (the manager holds every kind that way).
-    readonly fn: (member: unknown, signal: AbortSignal) => Promise<R>,
+    readonly fn: AttemptFn<R>,
+    /** Whether `fn` takes the {@link Attempt} (else its AbortSignal). */
+    readonly withAttempt: boolean,
     readonly options: CallOptions<R>,
     readonly signal: AbortSignal | undefined,
-    readonly endsAt: number,
+    readonly startedAt: number,
     readonly totalMs: number,
+    readonly permit: BreakerPermit | null,
+    readonly attempts: number,
+    readonly backoff: RetryOptions['backoff'],
+    readonly budget: RetryBudget,
+    readonly random: () => number,
   ) {}
 
   remaining(): number {
-    const left = this.endsAt - Date.now();
+    const left = this.startedAt + this.totalMs - Date.now();
     return left > 0 ? left : 0;
   }
+
+  onRetry(attempt: number, delayMs: number): void {
+    retryScheduled(this, attempt, delayMs);
+  }
+
+  onBudgetExhausted(): void {
+    this.budgetRefused = true;
+    budgetExhausted(this);
+  }
+
+  /** The caller's signal aborted (an object listener: no closure per call). */
+  handleEvent(): void {
+    callAborted(this);
+  }
+}
+
+function onCallTimer<R>(call: Call<R>): void {
+  call.timer = undefined;
+  callTimedOut(call);
+}
+
+function onWaitTimer<R>(call: Call<R>): void {
+  call.wait = undefined;
+  nextAttempt(call);
 }
 
 /**
@@ -281,8 +392,8 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
    *   (`PoolExhaustedError`, `PoolClosedError`). A `ResourceUnavailableError` (the factory
    *   cannot reach the dependency) is a failure.
    * - Every attempt runs under the time left of the call's total timeout (fixed when the
-   *   call starts) and borrows a member for `fn`; `fn`'s `signal` (one AbortController per
-   *   attempt) aborts when that time runs out or the caller aborts — pass it to the I/O. The
+   *   call starts) and borrows a member for `fn`; `fn`'s `signal` (one per attempt) aborts
+   *   when that time runs out or the caller aborts — pass it to the I/O. The
    *   member is given back when `fn` settles (destroyed if `isBroken` says so), which may be
    *   after the call has already rejected with the timeout.
    * - `classify` judges each attempt. A retry needs an idempotent call (or
@@ -300,6 +411,26 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
     fn: (member: T, signal: AbortSignal) => Promise<R>,
     options: CallOptions<R>,
   ): Promise<R> {
+    return this.#start(fn as AttemptFn<R>, false, options);
+  }
+
+  /**
+   * {@link PooledResource.execute} for kinds whose I/O can report to an {@link Attempt}: `fn`
+   * gets the attempt instead of an AbortSignal and ends it with `attempt.succeed(result)` or
+   * `attempt.fail(error)` instead of returning a promise (a throw fails it); it gets `options`
+   * back, so that a kind can carry its call's state in them and pass a function that closes
+   * over nothing. No AbortSignal is made unless `fn` reads `attempt.signal`, and no promise
+   * per attempt: on the hot path of a pooled call both cost more than the rest of its
+   * bookkeeping.
+   */
+  protected executeWithAttempt<R, O extends CallOptions<R>>(
+    fn: (member: T, attempt: Attempt<R>, options: O) => void,
+    options: O,
+  ): Promise<R> {
+    return this.#start(fn as AttemptFn<R>, true, options);
+  }
+
+  #start<R>(fn: AttemptFn<R>, withAttempt: boolean, options: CallOptions<R>): Promise<R> {
     const startedAt = Date.now();
     if (this.#closed) {
       this.#callListeners.emit('rejected', 0);
@@ -342,39 +473,29 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
     }
     this.budget.recordRequest();
     const call = new Call<R>(
-      fn as (member: unknown, signal: AbortSignal) => Promise<R>,
+      this as PooledResource<unknown>,
+      fn,
+      withAttempt,
       options,
       signal,
-      startedAt + total,
+      startedAt,
       total,
+      permit,
+      options.idempotent || this.#nonIdempotent ? this.#attempts : 1,
+      this.#backoff,
+      this.budget,
+      this.#random,
     );
-    const retryOptions: RetryOptions = {
-      attempts: options.idempotent || this.#nonIdempotent ? this.#attempts : 1,
-      backoff: this.#backoff,
-      budget: this.budget,
-      random: this.#random,
-      signal,
-      deadline: call,
-      onRetry: (attempt, delayMs) => this.#retryListeners.emit(attempt, delayMs),
-      onBudgetExhausted: () => {
-        call.budgetRefused = true;
-        this.#budgetListeners.emit();
-      },
-    };
-    return retry(
-      () => this.#attempt(call),
-      (outcome) => this.#judge(call, outcome),
-      retryOptions,
-    ).then(
-      (result) => {
-        this.#finish(call, permit, startedAt, undefined, false);
-        return result;
-      },
-      (error: unknown) => {
-        this.#finish(call, permit, startedAt, error, true);
-        throw error;
-      },
-    );
+    const promise = new Promise<R>((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
+    });
+    // One timer for the whole call (all attempts and waits), not one per attempt.
+    call.timer = setTimeout(onCallTimer, total, call);
+    call.timer.unref();
+    signal?.addEventListener('abort', call);
+    this.#attempt(call);
+    return promise;
   }
 
   /**
@@ -395,49 +516,149 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
     return ms;
   }
 
-  /** One attempt: a timer for the time left, an AbortController for `fn`, a pooled member. */
-  #attempt<R>(call: Call<R>): Promise<R> {
+  /** Starts an attempt: borrows a member for `fn` within the time the call has left. */
+  #attempt<R>(call: Call<R>): void {
+    call.attempt++;
     const left = call.remaining();
     if (left <= 0) {
       call.timeout = this.#timeoutError(call.totalMs);
-      return Promise.reject(call.timeout);
+      this.#attemptEnded(call, { error: call.timeout });
+      return;
     }
-    const controller = new AbortController();
-    const outer = call.signal;
-    return new Promise<R>((resolve, reject) => {
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        controller.abort(outer!.reason);
-        reject(outer!.reason);
-      };
-      const timer = setTimeout(() => {
-        outer?.removeEventListener('abort', onAbort);
-        const error = this.#timeoutError(call.totalMs);
-        call.timeout = error;
-        reject(error);
-        controller.abort(error);
-      }, left);
-      timer.unref();
-      outer?.addEventListener('abort', onAbort, { once: true });
-      this.pool
-        .use((member) => call.fn(member, controller.signal), {
-          signal: controller.signal,
-          timeoutMs: left,
-          isBroken: call.options.isBroken,
-        })
-        .then(
-          (value) => {
-            clearTimeout(timer);
-            outer?.removeEventListener('abort', onAbort);
-            resolve(value);
-          },
-          (error: unknown) => {
-            clearTimeout(timer);
-            outer?.removeEventListener('abort', onAbort);
-            reject(error);
-          },
-        );
+    const run = new AttemptRun(call as Call<unknown>);
+    call.run = run;
+    this.pool.borrow(run as Borrower<T>, {
+      signal: run,
+      timeoutMs: left,
+      captureStack: call.options.settlesOnAbort !== true,
     });
+  }
+
+  #lent(run: AttemptRun, member: T): void {
+    if (run.ended) {
+      this.pool.release(member);
+      return;
+    }
+    run.member = member;
+    const call = run.call;
+    if (call.withAttempt) {
+      try {
+        call.fn(member, run as never, call.options as never);
+      } catch (error) {
+        run.fail(error);
+      }
+      return;
+    }
+    let pending: Promise<unknown>;
+    try {
+      pending = call.fn(member, run.signal as never, undefined as never) as Promise<unknown>;
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (result) => run.succeed(result),
+      (error: unknown) => run.fail(error),
+    );
+  }
+
+  /** `fn` settled: its member goes back (or is destroyed), then the attempt has its outcome. */
+  #returned(run: AttemptRun, failed: boolean, error: unknown, result: unknown): void {
+    if (run.returned) return;
+    run.returned = true;
+    const member = run.member as T;
+    run.member = undefined;
+    if (failed && this.#isBroken(run.call, error)) void this.pool.destroy(member);
+    else this.pool.release(member);
+    if (run.ended) return;
+    // From undici's callbacks, a retry at once would dispatch inside them: it waits a turn.
+    this.#attemptEnded(run.call, failed ? { error } : { result }, true);
+  }
+
+  #isBroken(call: Call<unknown>, error: unknown): boolean {
+    const isBroken = call.options.isBroken;
+    if (isBroken === undefined) return false;
+    try {
+      return isBroken(error) === true;
+    } catch {
+      return true;
+    }
+  }
+
+  /**
+   * An attempt's outcome: settles the call, or retries it after a backoff wait — or at once,
+   * but a microtask later when `deferRetry` (the outcome came from inside the I/O's callbacks).
+   */
+  #attemptEnded<R>(call: Call<R>, outcome: RetryOutcome<R>, deferRetry = false): void {
+    if (call.run !== undefined) {
+      call.run.ended = true;
+      call.run = undefined;
+    }
+    if (call.settled) return;
+    let delay: number;
+    try {
+      delay = nextRetryDelay(outcome, this.#judge(call, outcome), call.attempt, call);
+    } catch (error) {
+      // The caller's signal aborted (it is heard first, so this is a safety net).
+      this.#settle(call, true, error, undefined);
+      return;
+    }
+    if (delay < 0) {
+      if ('error' in outcome) this.#settle(call, true, outcome.error, undefined);
+      else this.#settle(call, false, undefined, outcome.result);
+    } else if (delay > 0) {
+      call.wait = setTimeout(onWaitTimer, delay, call);
+      call.wait.unref();
+    } else if (deferRetry) {
+      queueMicrotask(() => {
+        if (!call.settled) this.#attempt(call);
+      });
+    } else {
+      this.#attempt(call);
+    }
+  }
+
+  /** The call's deadline: the attempt in progress (or the wait) ends with a TimeoutError. */
+  #timedOut<R>(call: Call<R>): void {
+    if (call.settled) return;
+    const error = this.#timeoutError(call.totalMs);
+    call.timeout = error;
+    this.#abandon(call, error);
+  }
+
+  /** The caller's signal aborted: the call rejects with its reason. */
+  #aborted<R>(call: Call<R>): void {
+    if (call.settled) return;
+    this.#abandon(call, call.signal!.reason);
+  }
+
+  /** Ends the call with `error` at once, aborting its attempt (the pack's own decision). */
+  #abandon<R>(call: Call<R>, error: unknown): void {
+    const run = call.run;
+    call.final = true;
+    call.wantedRetry = false;
+    this.#settle(call, true, error, undefined);
+    if (run !== undefined) run.abort(error);
+  }
+
+  #settle<R>(call: Call<R>, rejected: boolean, error: unknown, result: R | undefined): void {
+    if (call.settled) return;
+    call.settled = true;
+    if (call.run !== undefined) {
+      call.run.ended = true;
+      call.run = undefined;
+    }
+    if (call.timer !== undefined) {
+      clearTimeout(call.timer);
+      call.timer = undefined;
+    }
+    if (call.wait !== undefined) {
+      clearTimeout(call.wait);
+      call.wait = undefined;
+    }
+    call.signal?.removeEventListener('abort', call);
+    this.#finish(call, error, rejected);
+    if (rejected) call.reject(error);
+    else call.resolve(result as R);
   }
 
   /** The retry decision on one attempt (also remembers the verdict for the breaker). */
@@ -477,13 +698,8 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
     return typeof after === 'number' && after > 0 ? { retryAfterMs: after } : true;
   }
 
-  #finish<R>(
-    call: Call<R>,
-    permit: BreakerPermit | null,
-    startedAt: number,
-    error: unknown,
-    rejected: boolean,
-  ): void {
+  #finish<R>(call: Call<R>, error: unknown, rejected: boolean): void {
+    const { permit, startedAt } = call;
     let outcome: CallOutcome;
     let failure: boolean | undefined; // undefined: release the permit
     const signal = call.signal;
@@ -531,6 +747,19 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
           timeoutMs,
         }),
     );
+  }
+
+  static {
+    attemptLent = (run, member) => run.call.resource.#lent(run, member);
+    attemptReturned = (run, failed, error, result) =>
+      run.call.resource.#returned(run, failed, error, result);
+    attemptEnded = (call, outcome) => call.resource.#attemptEnded(call, outcome);
+    nextAttempt = (call) => call.resource.#attempt(call);
+    callTimedOut = (call) => call.resource.#timedOut(call);
+    callAborted = (call) => call.resource.#aborted(call);
+    retryScheduled = (call, attempt, delayMs) =>
+      call.resource.#retryListeners.emit(attempt, delayMs);
+    budgetExhausted = (call) => call.resource.#budgetListeners.emit();
   }
 }
 

@@ -373,6 +373,26 @@ describe('ResourcePool', () => {
       pool.release(a);
       assert.equal(pool.stats().available, 1);
     });
+
+    it('borrow() lends an idle member before it returns, with no timer; a busy pool later', async () => {
+      const pool = makePool({ max: 1 });
+      const a = await pool.acquire();
+      pool.release(a);
+      const told: string[] = [];
+      const borrower = {
+        lent: (m: Conn) => told.push(`lent ${m.id}`),
+        refused: (e: unknown) => told.push(`refused ${String(e)}`),
+      };
+      pool.borrow(borrower);
+      assert.deepEqual(told, ['lent 1']);
+      assert.equal(clock.countTimers(), 0);
+      pool.borrow(borrower);
+      assert.deepEqual(told, ['lent 1'], 'waits for the only member');
+      pool.release(a);
+      await flush();
+      assert.deepEqual(told, ['lent 1', 'lent 1']);
+      pool.release(a);
+    });
   });
 
   describe('a failing factory', () => {
@@ -487,6 +507,33 @@ describe('ResourcePool', () => {
       pool.release(c);
     });
 
+    it('validates once per borrow, also when validate is asynchronous', async () => {
+      const f = new ValidatingFactory();
+      const pool = makePool({}, f);
+      const a = await pool.acquire();
+      pool.release(a);
+      f.validity = async () => true;
+      const before = f.validations;
+      assert.equal(await pool.acquire(), a);
+      assert.equal(f.validations, before + 1);
+      pool.release(a);
+    });
+
+    it('gives back a member whose slow validation outlived the acquire timeout', async () => {
+      const f = new ValidatingFactory();
+      const pool = makePool({ acquireTimeout: 100 }, f);
+      const a = await pool.acquire();
+      pool.release(a);
+      f.validity = () => new Promise((resolve) => setTimeout(() => resolve(true), 500));
+      const late = track(pool.acquire());
+      await clock.tickAsync(100);
+      assert.ok(late.error instanceof PoolExhaustedError);
+      await clock.tickAsync(400);
+      await flush();
+      assert.deepEqual([pool.stats().borrowed, pool.stats().available], [0, 1]);
+      assert.equal(a.open, true);
+    });
+
     it('treats new members that fail validation as a failing factory (no tight loop)', async () => {
       const f = new ValidatingFactory();
       const pool = makePool({ createBackoff: { initial: 100, max: 100 } }, f);
@@ -572,6 +619,17 @@ describe('ResourcePool', () => {
       await clock.tickAsync(5000);
       assert.equal(warnings.length, 1, 'once per borrow');
       pool.release(leaked);
+    });
+
+    it('reports a borrow made with captureStack: false without a stack', async () => {
+      const pool = makePool({ leaseWarning: 1000 });
+      const warnings: { heldMs: number; stack: string | undefined }[] = [];
+      pool.onLeaseWarning((info) => warnings.push(info));
+      const held = await pool.acquire({ captureStack: false });
+      await clock.tickAsync(1500);
+      assert.equal(warnings.length, 1);
+      assert.equal(warnings[0]!.stack, undefined);
+      pool.release(held);
     });
 
     it('captures nothing and checks nothing when leaseWarning is 0', async () => {

@@ -3,6 +3,7 @@ import { getEventListeners } from 'node:events';
 import FakeTimers from '@sinonjs/fake-timers';
 import { PooledResource } from '../../lib/resources/pooled-resource.js';
 import type {
+  Attempt,
   AttemptVerdict,
   CallOptions,
   PooledResourceOptions,
@@ -109,6 +110,12 @@ class FakeResource extends PooledResource<Conn> {
     callOptions: Partial<CallOptions<R>> = {},
   ): Promise<R> {
     return this.execute(upstream, { idempotent: true, ...callOptions });
+  }
+  callWithAttempt<R, O extends CallOptions<R>>(
+    upstream: (conn: Conn, attempt: Attempt<R>, options: O) => void,
+    callOptions: O,
+  ): Promise<R> {
+    return this.executeWithAttempt(upstream, callOptions);
   }
   timeLeft(timeoutMs?: number): number {
     return this.effectiveTimeout(timeoutMs);
@@ -429,6 +436,63 @@ describe('PooledResource', () => {
       assert.equal(r.breaker, undefined);
       for (let i = 0; i < 10; i++) await assert.rejects(r.call(upstream(fail())));
       assert.equal(await r.call(upstream(ok(1))), 1);
+    });
+  });
+
+  describe('calls given the attempt', () => {
+    it('hands fn its attempt and the call options; fn ends it; retries like execute', async () => {
+      const r = make();
+      const seen: { attempt: Attempt<string>; tag: string }[] = [];
+      const options = { idempotent: true, tag: 'mine' };
+      const call = track(
+        r.callWithAttempt<string, typeof options>((_conn, attempt, o) => {
+          seen.push({ attempt, tag: o.tag });
+          if (seen.length === 1) throw new Error('ECONNRESET');
+          attempt.succeed('pong');
+          attempt.fail(new Error('ignored: the attempt has ended'));
+        }, options),
+      );
+      await clock.tickAsync(100);
+      assert.equal(call.value, 'pong');
+      assert.equal(seen.length, 2);
+      assert.notEqual(seen[0]!.attempt, seen[1]!.attempt, 'one attempt object per attempt');
+      assert.deepEqual(
+        seen.map((s) => [s.tag, s.attempt.aborted]),
+        [
+          ['mine', false],
+          ['mine', false],
+        ],
+      );
+      assert.deepEqual(outcomes, ['success']);
+      assert.equal(r.stats().borrowed, 0);
+    });
+
+    it('aborts the attempt with the call timeout, tells its listener, and takes the member back when fn fails', async () => {
+      const r = make();
+      let attempt: Attempt<never> | undefined;
+      const heard: unknown[] = [];
+      const call = track(
+        r.callWithAttempt<never, CallOptions<never>>(
+          (_conn, a) => {
+            attempt = a;
+            a.addEventListener('abort', {
+              handleEvent: () => {
+                heard.push(a.reason);
+                a.fail(a.reason);
+              },
+            });
+          },
+          { idempotent: true },
+        ),
+      );
+      await clock.tickAsync(1999);
+      assert.equal(r.stats().borrowed, 1);
+      await clock.tickAsync(1);
+      assert.ok(call.error instanceof TimeoutError);
+      assert.deepEqual(heard, [call.error]);
+      assert.equal(attempt!.signal.reason, call.error, 'a signal read late is aborted too');
+      assert.equal(r.stats().borrowed, 0);
+      assert.deepEqual(outcomes, ['timeout']);
     });
   });
 

@@ -6,6 +6,7 @@ import {
   TimeoutError,
   UpstreamError,
 } from '../../errors.js';
+import type { AbortSource } from '../abort-source.js';
 
 /**
  * An upstream's answer, body fully read. Headers have lower-case names; a repeated header is
@@ -34,6 +35,15 @@ export class HttpResponse {
   }
 }
 
+/**
+ * Where an exchange delivers its outcome, exactly once: a pooled resource's attempt, or the
+ * functions of the promise {@link exchange} returns. Called from undici's callbacks.
+ */
+export interface ExchangeOutcome {
+  succeed(response: HttpResponse): void;
+  fail(error: unknown): void;
+}
+
 /** What one exchange enforces; fixed per resource. */
 export interface ExchangeLimits {
   /** The resource's name, for error messages. */
@@ -52,17 +62,24 @@ const DONE = 2;
 
 /**
  * One request on one borrowed client, as an undici dispatch handler: no Readable stream, no
- * AbortController; the body is gathered chunk by chunk (bounded by `maxResponseSize`), so
+ * AbortController, no closure; the body is gathered chunk by chunk (bounded by `maxResponseSize`), so
  * every response is consumed to its end and its connection can be reused.
  *
  * The headers and body timeouts are enforced here with one native timer per exchange (undici
  * enforces the same values too, but its timers tick every ~500 ms — see `preciseConnector`).
+ * The timer is armed once, for the headers; the body's deadline moves with every chunk, and is
+ * checked when the timer fires (which re-arms it for the rest) rather than by re-arming the
+ * timer per chunk — so a response that arrives at once costs one timer.
  * Any failure settles the exchange and destroys its connection: undici aborts the socket of an
  * aborted request, and a caller's abort before the request started destroys the client.
  */
 class Exchange implements Dispatcher.DispatchHandler {
   private phase = HEADERS;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the timer fires (epoch ms). */
+  private timerDue = 0;
+  /** When the body last made progress (the headers, then each chunk), epoch ms. */
+  private lastProgress = 0;
   private controller: Dispatcher.DispatchController | undefined;
   /** Why the exchange was aborted; wins over whatever error undici reports afterwards. */
   private failure: unknown = undefined;
@@ -76,15 +93,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly method: string,
     private readonly path: string,
     private readonly limits: ExchangeLimits,
-    private readonly signal: AbortSignal | undefined,
-    private readonly resolve: (response: HttpResponse) => void,
-    private readonly reject: (error: unknown) => void,
+    private readonly signal: AbortSource | undefined,
+    private readonly outcome: ExchangeOutcome,
   ) {}
 
-  /** Bound once per exchange, only when there is a signal to listen to. */
-  readonly onAbort = (): void => {
+  /** The signal's abort listener (an object listener: no closure per exchange). */
+  handleEvent(): void {
     this.abort(this.signal!.reason);
-  };
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
@@ -92,8 +108,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       controller.abort(this.failure as Error);
       return;
     }
-    this.timer = setTimeout(onTimer, this.limits.headersMs, this);
-    this.timer.unref();
+    this.arm(this.limits.headersMs, Date.now());
   }
 
   onResponseStart(
@@ -120,9 +135,14 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.abort(this.tooLarge(Number(declared)));
       return;
     }
-    clearTimeout(this.timer);
-    this.timer = setTimeout(onTimer, this.limits.bodyMs, this);
-    this.timer.unref();
+    const now = Date.now();
+    this.lastProgress = now;
+    // The headers' timer usually fires after the body's first deadline; it is then checked and
+    // re-armed when it fires. Only a body timeout shorter than that needs a new timer now.
+    if (now + this.limits.bodyMs < this.timerDue) {
+      clearTimeout(this.timer);
+      this.arm(this.limits.bodyMs, now);
+    }
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -134,7 +154,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     this.chunks.push(chunk);
-    this.timer?.refresh();
+    this.lastProgress = Date.now();
   }
 
   onResponseEnd(): void {
@@ -143,7 +163,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const { chunks } = this;
     const body =
       chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, chunks.length === 0 ? 0 : this.size);
-    this.resolve(
+    this.outcome.succeed(
       new HttpResponse(
         this.statusCode,
         this.headers as Record<string, string | string[] | undefined>,
@@ -155,7 +175,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.phase === DONE) return;
     this.finish();
-    this.reject(this.failure ?? this.mapError(error));
+    this.outcome.fail(this.failure ?? this.mapError(error));
   }
 
   /** Aborts with `reason`; the settlement comes through onResponseError. */
@@ -170,6 +190,15 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   timedOut(): void {
     this.timer = undefined;
+    if (this.phase === DONE) return;
+    if (this.phase === BODY) {
+      const now = Date.now();
+      const left = this.lastProgress + this.limits.bodyMs - now;
+      if (left > 0) {
+        this.arm(left, now);
+        return;
+      }
+    }
     const headers = this.phase === HEADERS;
     const ms = headers ? this.limits.headersMs : this.limits.bodyMs;
     const kind = headers ? 'headers' : 'body';
@@ -181,11 +210,17 @@ class Exchange implements Dispatcher.DispatchHandler {
     );
   }
 
+  private arm(ms: number, now: number): void {
+    this.timerDue = now + ms;
+    this.timer = setTimeout(onTimer, ms, this);
+    this.timer.unref();
+  }
+
   private finish(): void {
     this.phase = DONE;
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.signal?.removeEventListener('abort', this.onAbort);
+    this.signal?.removeEventListener('abort', this);
   }
 
   private tooLarge(size: number): ResponseTooLargeError {
@@ -242,39 +277,47 @@ export interface ExchangeRequest {
  * Sends `request` on `client` and gathers the whole response.
  *
  * Rejects with a `TimeoutError` naming the timeout (`connect`, `headers` or `body`), a
- * `ResponseTooLargeError`, `signal.reason` when `signal` aborts, or an `UpstreamError` whose
- * `cause` is undici's error for any other transport failure (reset, refused, closed). After a
- * rejection the client's connection is gone; the pool should destroy the client.
+ * `ResponseTooLargeError`, `signal.reason` when `signal` aborts (an AbortSignal, or a pooled
+ * resource's attempt), or an `UpstreamError` whose `cause` is undici's error for any other
+ * transport failure (reset, refused, closed). After a rejection the client's connection is
+ * gone; the pool should destroy the client.
  */
 export function exchange(
   client: Client,
   request: ExchangeRequest,
   limits: ExchangeLimits,
-  signal?: AbortSignal,
+  signal?: AbortSource,
 ): Promise<HttpResponse> {
   return new Promise<HttpResponse>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const handler = new Exchange(
-      client,
-      request.method,
-      request.label,
-      limits,
-      signal,
-      resolve,
-      reject,
-    );
-    signal?.addEventListener('abort', handler.onAbort, { once: true });
-    client.dispatch(
-      {
-        method: request.method as Dispatcher.HttpMethod,
-        path: request.path,
-        headers: request.headers,
-        body: request.body,
-      },
-      handler,
-    );
+    startExchange(client, request, limits, signal, { succeed: resolve, fail: reject });
   });
+}
+
+/**
+ * {@link exchange} without a promise: tells `outcome` (once, from undici's callbacks, or at
+ * once when `signal` has already aborted). A pooled resource's attempt is both the signal and
+ * the outcome, so an HTTP call makes neither a promise nor a closure for its exchange.
+ */
+export function startExchange(
+  client: Client,
+  request: ExchangeRequest,
+  limits: ExchangeLimits,
+  signal: AbortSource | undefined,
+  outcome: ExchangeOutcome,
+): void {
+  if (signal?.aborted) {
+    outcome.fail(signal.reason);
+    return;
+  }
+  const handler = new Exchange(client, request.method, request.label, limits, signal, outcome);
+  signal?.addEventListener('abort', handler);
+  client.dispatch(
+    {
+      method: request.method as Dispatcher.HttpMethod,
+      path: request.path,
+      headers: request.headers,
+      body: request.body,
+    },
+    handler,
+  );
 }

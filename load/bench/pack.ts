@@ -4,7 +4,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-type Pack = typeof import('../../lib/index.js');
+import type * as PackModule from '../../lib/index.js';
+
+type Pack = typeof PackModule;
 
 const DIST = new URL('../../dist/index.js', import.meta.url);
 

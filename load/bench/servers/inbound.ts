@@ -71,6 +71,8 @@ if (stack === 'pack') {
       });
   });
   close = async () => breaker.shutdown();
+} else if (stack === 'noop') {
+  app.use((_req, _res, next) => next());
 } else if (stack !== 'bare') {
   console.error(`unknown stack ${stack ?? '(none)'}: bare, pack or peers`);
   process.exit(2);

@@ -62,6 +62,36 @@ interface Disposable {
  */
 const gaugeReaders = new WeakMap<Gauge, Set<(gauge: Gauge) => void>>();
 
+/**
+ * One label set of a counter written on every request: a plain number, added to the
+ * prom-client counter when the registry is read (prom-client hashes the label object on every
+ * `inc`, a few hundred nanoseconds a request).
+ */
+export class CounterSeries {
+  private pending = 0;
+  constructor(
+    private readonly counter: Counter,
+    private readonly labels: Readonly<Record<string, string>>,
+  ) {}
+
+  inc(): void {
+    this.pending++;
+  }
+
+  flush(): void {
+    if (this.pending === 0) return;
+    this.counter.inc(this.labels, this.pending);
+    this.pending = 0;
+  }
+}
+
+const counterSeries = new WeakMap<Counter, Set<CounterSeries>>();
+
+function flushCounterSeries(this: Counter): void {
+  const series = counterSeries.get(this);
+  if (series) for (const s of series) s.flush();
+}
+
 function readGauge(this: Gauge): void {
   this.reset();
   const readers = gaugeReaders.get(this);
@@ -399,10 +429,27 @@ export class ResilienceMetrics {
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
-    return (
-      this.existing<Counter<L>>(name, Counter) ??
-      new Counter({ name, help, labelNames, registers: [this.registry] })
-    );
+    const found = this.existing<Counter<L>>(name, Counter);
+    if (found) return found;
+    const counter = new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect: flushCounterSeries,
+    });
+    counterSeries.set(counter as Counter, new Set());
+    return counter;
+  }
+
+  /**
+   * A series of `counter` for a hot path: `inc()` adds to a plain number, published when the
+   * registry is read. Lives as long as the counter (a bounded set of label values per caller).
+   */
+  counterSeries<L extends string>(counter: Counter<L>, labels: Record<L, string>): CounterSeries {
+    const series = new CounterSeries(counter as Counter, labels);
+    counterSeries.get(counter as Counter)?.add(series);
+    return series;
   }
 
   private gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {

@@ -8,7 +8,7 @@ import {
   withoutStack,
   type ResilienceError,
 } from '../errors.js';
-import type { ResilienceMetrics, RejectionReason } from '../metrics/metrics.js';
+import type { CounterSeries, ResilienceMetrics, RejectionReason } from '../metrics/metrics.js';
 import { CircuitBreaker } from '../policies/breaker.js';
 import { Bulkhead } from '../policies/bulkhead.js';
 import { RateLimiter } from '../policies/rate-limit.js';
@@ -21,7 +21,7 @@ import { statusMatcher } from '../policies/status-patterns.js';
 import { clientIp, type TrustFunction } from './client-ip.js';
 import type { ResourceManager } from '../resources/manager.js';
 import type { Lifecycle } from './lifecycle.js';
-import { RequestRun } from './request-run.js';
+import { RequestRun, installRequestContextAccessor } from './request-run.js';
 import type { Logger } from './warnings.js';
 
 /** Derives the rate-limit key of a request; named in config as `key: fn:<name>`. */
@@ -56,6 +56,9 @@ export interface RuntimeEnvironment {
     ((spec: string, policy: PolicySet['rateLimit'], route: string) => RateLimitStore) | undefined;
 }
 
+/** `status_class` label values, indexed by the status code's hundreds (0: out of range). */
+const STATUS_CLASSES = ['other', '1xx', '2xx', '3xx', '4xx', '5xx', 'aborted'] as const;
+const ABORTED_CLASS = 6;
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 type HistogramChild = { observe(value: number): void };
@@ -74,7 +77,9 @@ export class PolicyRuntime {
   readonly keyOf: ((req: IncomingMessage) => string | Promise<string>) | undefined;
   readonly isAllowlisted: ((key: string, req: IncomingMessage) => boolean) | undefined;
   readonly rateLimitPolicyHeader: string | undefined;
-  private readonly durations = new Map<string, HistogramChild>();
+  /** `rate_limit_decisions_total{result="allowed"}` of this route: counted on every request. */
+  readonly allowedDecisions: CounterSeries;
+  private readonly durations = new Map<string, (HistogramChild | undefined)[]>();
   private readonly disposables: { dispose(): void }[] = [];
 
   constructor(
@@ -83,6 +88,11 @@ export class PolicyRuntime {
     readonly env: RuntimeEnvironment,
   ) {
     const { breaker, bulkhead, rateLimit } = policies;
+    installRequestContextAccessor();
+    this.allowedDecisions = env.metrics.counterSeries(env.metrics.rateLimitDecisions, {
+      route: name,
+      result: 'allowed',
+    });
     this.isFailureStatus = statusMatcher(
       breaker.failureStatuses,
       `${name}: breaker.failureStatuses`,
@@ -153,13 +163,24 @@ export class PolicyRuntime {
   }
 
   /** Records a finished request in the duration histogram; children cached per label set. */
-  observeDuration(method: string | undefined, statusClass: string, seconds: number): void {
+  /**
+   * Records a finished request in the duration histogram. `status` is the response's status
+   * code, or `'aborted'` when the client went away first. Series are cached per method and
+   * status class, so a request builds no label strings.
+   */
+  observeDuration(method: string | undefined, status: number | 'aborted', seconds: number): void {
     const m = method !== undefined && KNOWN_METHODS.has(method) ? method : 'OTHER';
-    const cacheKey = `${m} ${statusClass}`;
-    let child = this.durations.get(cacheKey);
+    const index =
+      status === 'aborted' ? ABORTED_CLASS : status >= 100 && status < 600 ? (status / 100) | 0 : 0;
+    let byClass = this.durations.get(m);
+    if (byClass === undefined) {
+      byClass = new Array<HistogramChild | undefined>(STATUS_CLASSES.length);
+      this.durations.set(m, byClass);
+    }
+    let child = byClass[index];
     if (child === undefined) {
-      child = this.env.metrics.requestDuration.labels(this.name, m, statusClass);
-      this.durations.set(cacheKey, child);
+      child = this.env.metrics.requestDuration.labels(this.name, m, STATUS_CLASSES[index]!);
+      byClass[index] = child;
     }
     child.observe(seconds);
   }

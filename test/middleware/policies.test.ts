@@ -380,6 +380,18 @@ describe('resilience() policies through Express 5', () => {
         }),
         2,
       );
+      // Allowed decisions are counted on the hot path and published when the registry is read.
+      assert.equal(
+        await metric('resilience_rate_limit_decisions_total', {
+          route: 'default',
+          result: 'allowed',
+        }),
+        1,
+      );
+      assert.match(
+        await r!.metrics.registry.metrics(),
+        /resilience_rate_limit_decisions_total\{route="default",result="allowed"\} 1\n/,
+      );
     });
   });
 

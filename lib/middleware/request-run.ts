@@ -149,9 +149,10 @@ export class RequestRun {
       }
     }
     runtime.env.lifecycle.requestStarted();
-    // `on`, not `once`: each event fires once per response and the response dies with the
-    // request, so once's wrapper and its removal would be paid on every request for nothing.
-    res.on('finish', this.onFinish);
+    // One 'close' listener, not 'finish' and 'close': Node emits 'close' once per response,
+    // right after 'finish' or when the connection drops first, and a second listener turns the
+    // response's listener slot into an array that every emit copies. `on`, not `once`: the
+    // response dies with the request.
     res.on('close', this.onClose);
     attachContext(req, new RequestContext(this));
 
@@ -365,7 +366,8 @@ export class RequestRun {
     if (!this.finished) this.runtime.countRejection('timeout', false);
   }
 
-  private readonly onFinish = (): void => {
+  /** The response was sent in full (called from `onClose`). */
+  private onFinish(): void {
     this.finished = true;
     const { runtime, res } = this;
     const status = res.statusCode;
@@ -380,9 +382,12 @@ export class RequestRun {
     }
     if (this.shadowTimer !== undefined) clearTimeout(this.shadowTimer);
     runtime.observeDuration(this.req.method, status, (performance.now() - this.startedAt) / 1000);
-  };
+  }
 
   private readonly onClose = (): void => {
+    // Finished: end() was called and everything was handed to the socket (which the server
+    // detaches from a finished response before 'close').
+    if (!this.finished && this.res.writableFinished) this.onFinish();
     this.runtime.env.lifecycle.requestEnded();
     if (this.finished) return;
     // The client went away before the response ended.

@@ -21,7 +21,7 @@ import { statusMatcher } from '../policies/status-patterns.js';
 import { clientIp, type TrustFunction } from './client-ip.js';
 import type { ResourceManager } from '../resources/manager.js';
 import type { Lifecycle } from './lifecycle.js';
-import { RequestRun, installRequestContextAccessor } from './request-run.js';
+import { RequestRun } from './request-run.js';
 import type { Logger } from './warnings.js';
 
 /** Derives the rate-limit key of a request; named in config as `key: fn:<name>`. */
@@ -88,7 +88,6 @@ export class PolicyRuntime {
     readonly env: RuntimeEnvironment,
   ) {
     const { breaker, bulkhead, rateLimit } = policies;
-    installRequestContextAccessor();
     this.allowedDecisions = env.metrics.counterSeries(env.metrics.rateLimitDecisions, {
       route: name,
       result: 'allowed',

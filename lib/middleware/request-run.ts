@@ -1,4 +1,4 @@
-import { IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { BulkheadFullError, ResilienceError, TimeoutError } from '../errors.js';
 import type { BreakerPermit } from '../policies/breaker.js';
@@ -35,49 +35,6 @@ export class ClientDisconnectedError extends Error {
 
 function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | null)?.then === 'function';
-}
-
-/**
- * Where `req.resilience` lives. Adding an own property to a request object that Express has
- * already reshaped (prototype swapped, a dozen properties added) cost ~3 µs a request on
- * Node 20, more than the rest of admission; so `resilience` is an accessor on
- * `IncomingMessage.prototype` that reads this map. Kept under a global symbol so that two
- * copies of the package in one process read each other's requests.
- */
-const CONTEXTS_KEY = Symbol.for('express-resilience.request-contexts');
-const contexts: WeakMap<object, RequestResilience> = ((
-  globalThis as { [CONTEXTS_KEY]?: WeakMap<object, RequestResilience> }
-)[CONTEXTS_KEY] ??= new WeakMap());
-
-/** Defines the `req.resilience` accessor once per process (see `contexts`). */
-export function installRequestContextAccessor(): void {
-  const proto = IncomingMessage.prototype;
-  if (Object.getOwnPropertyDescriptor(proto, 'resilience')?.get !== undefined) return;
-  Object.defineProperty(proto, 'resilience', {
-    configurable: true,
-    enumerable: false,
-    get(this: IncomingMessage): RequestResilience | undefined {
-      return contexts.get(this);
-    },
-    // Code that assigns req.resilience itself gets an own property, as before.
-    set(this: IncomingMessage, value: RequestResilience | undefined) {
-      Object.defineProperty(this, 'resilience', {
-        configurable: true,
-        enumerable: true,
-        writable: true,
-        value,
-      });
-    },
-  });
-}
-
-function attachContext(req: IncomingMessage, context: RequestResilience): void {
-  // Requests that are not IncomingMessages (HTTP/2 compatibility requests) get a property.
-  if (req instanceof IncomingMessage && !Object.hasOwn(req, 'resilience')) {
-    contexts.set(req, context);
-  } else {
-    req.resilience = context;
-  }
 }
 
 /** `req.resilience`: a thin view over the run, so nothing is computed unless read. */
@@ -154,7 +111,7 @@ export class RequestRun {
     // response's listener slot into an array that every emit copies. `on`, not `once`: the
     // response dies with the request.
     res.on('close', this.onClose);
-    attachContext(req, new RequestContext(this));
+    req.resilience = new RequestContext(this);
 
     if (runtime.limiter !== undefined) this.rateLimit();
     else this.admit();

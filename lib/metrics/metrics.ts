@@ -1,5 +1,4 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Metric } from 'prom-client';
 import { SeriesHistogram } from './series-histogram.js';
 import type { BreakerState, CircuitBreaker } from '../policies/breaker.js';
 import type { Bulkhead } from '../policies/bulkhead.js';
@@ -226,14 +225,11 @@ export class ResilienceMetrics {
       ['route'],
     );
     const durationName = `${p}http_request_duration_seconds`;
-    const sharedDuration = this.registry.getSingleMetric(durationName);
-    if (sharedDuration !== undefined && !(sharedDuration instanceof SeriesHistogram)) {
-      throw new TypeError(
-        `metric ${durationName} already exists in the registry with another type`,
-      );
-    }
     this.requestDuration =
-      (sharedDuration as SeriesHistogram<'route' | 'method' | 'status_class'> | undefined) ??
+      this.existing<SeriesHistogram<'route' | 'method' | 'status_class'>>(
+        durationName,
+        SeriesHistogram,
+      ) ??
       new SeriesHistogram(
         durationName,
         'Inbound request duration, by route name, method and status class.',
@@ -416,11 +412,11 @@ export class ResilienceMetrics {
     return { dispose: () => readers?.delete(read) };
   }
 
-  private existing<M extends Metric>(
+  private existing<M extends object>(
     name: string,
     kind: new (...args: never[]) => M,
   ): M | undefined {
-    const found = this.registry.getSingleMetric(name);
+    const found: object | undefined = this.registry.getSingleMetric(name);
     if (found === undefined) return undefined;
     if (!(found instanceof kind)) {
       throw new TypeError(`metric ${name} already exists in the registry with another type`);

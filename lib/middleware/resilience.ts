@@ -147,8 +147,6 @@ export function resilience(
       custom: options.resources,
       logger: options.logger,
     });
-    // Outbound calls inherit the request's remaining time.
-    if (resources.names().length > 0) propagateDeadlines();
     const runtime = (name: string, policies: ResilienceConfig['middleware']['defaults']) => {
       const created = new PolicyRuntime(name, policies, env);
       runtimes.push(created);

@@ -11,7 +11,7 @@ import {
 } from '../errors.js';
 import { CircuitBreaker } from '../policies/breaker.js';
 import type { BreakerPermit } from '../policies/breaker.js';
-import { currentDeadline } from '../policies/deadline-context.js';
+import { peekDeadline, propagateDeadlines } from '../policies/deadline-context.js';
 import { nextRetryDelay } from '../policies/retry.js';
 import type { RetryDecision, RetryOptions, RetryOutcome } from '../policies/retry.js';
 import { RetryBudget } from '../policies/retry-budget.js';
@@ -274,6 +274,8 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
       throw invalid('options', options, 'an object');
     }
     const { name, kind, critical, timeoutMs, retry: retryConfig, breaker } = options;
+    // Calls made inside a request inherit its remaining deadline.
+    propagateDeadlines();
     if (typeof name !== 'string' || name.length === 0) {
       throw invalid('name', name, 'a non-empty string');
     }
@@ -450,7 +452,7 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
         ),
       );
     }
-    const signal = options.signal ?? currentDeadline()?.signal;
+    const signal = options.signal ?? peekDeadline()?.signal;
     if (signal?.aborted) {
       this.#callListeners.emit(isTimeoutError(signal.reason) ? 'timeout' : 'rejected', 0);
       return Promise.reject(signal.reason);
@@ -508,7 +510,7 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
     if (typeof timeoutMs === 'number' && !Number.isNaN(timeoutMs)) {
       ms = timeoutMs <= 0 ? 0 : timeoutMs < MAX_TIMER_DELAY ? timeoutMs : MAX_TIMER_DELAY;
     }
-    const deadline = currentDeadline();
+    const deadline = peekDeadline();
     if (deadline !== undefined) {
       const left = deadline.remaining();
       if (left < ms) ms = left;

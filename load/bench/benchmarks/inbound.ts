@@ -1,21 +1,10 @@
 // Inbound: what the middleware costs a hello-world JSON route under 50 connections, against
 // bare Express 5 and against the usual stack of separate packages.
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startProcess, type RunningProcess } from '../../../examples/launch.js';
 import { contender, ratioText, type Benchmark, type Contender } from '../harness.js';
 import { httpLoad } from '../http-load.js';
-
-/** User + system CPU time of a process so far, in microseconds (Linux /proc), if readable. */
-function cpuMicros(pid: number): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
-  } catch {
-    return undefined;
-  }
-}
+import { processCpuSeconds } from '../process-cpu.js';
 
 const SERVER = fileURLToPath(new URL('../servers/inbound.ts', import.meta.url));
 
@@ -69,7 +58,7 @@ export const benchmark: Benchmark = {
       ...stack,
       run: async (phase) => {
         const server = processes[i]!;
-        const cpuBefore = cpuMicros(server.pid);
+        const cpuBefore = processCpuSeconds(server.pid);
         const sample = await httpLoad({
           url: `${server.url}/hello`,
           connections: options.connections,
@@ -78,7 +67,8 @@ export const benchmark: Benchmark = {
         const requests = sample.extra?.requests ?? 0;
         if (cpuBefore !== undefined && requests > 0) {
           // CPU per request does not depend on whether the load generator kept up.
-          sample.extra!.serverCpuMicrosPerRequest = (cpuMicros(server.pid)! - cpuBefore) / requests;
+          sample.extra!.serverCpuMicrosPerRequest =
+            ((processCpuSeconds(server.pid)! - cpuBefore) * 1e6) / requests;
         }
         return sample;
       },

@@ -4,12 +4,13 @@
 // ioredis client, set up the way its documentation recommends.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { RedisStore as RateLimitRedisStore } from 'rate-limit-redis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { TASKSET } from '../../../examples/launch.js';
+import { processCpuSeconds } from '../process-cpu.js';
 import { RedisStore } from '../../../lib/policies/rate-limit/redis-store.js';
 import { ResilientStore } from '../../../lib/policies/rate-limit/resilient-store.js';
 import type { RateLimitDecision, RateLimitRule } from '../../../lib/policies/rate-limit/store.js';
@@ -66,8 +67,6 @@ interface RedisProcess {
   stop(): Promise<void>;
 }
 
-const CLOCK_TICKS = 100;
-
 /** A redis-server of its own, on a free loopback port, persistence off, pinned to `cpu`. */
 export async function startRedisServer(cpu: number | undefined): Promise<RedisProcess> {
   const port = await freePort();
@@ -106,16 +105,7 @@ export async function startRedisServer(cpu: number | undefined): Promise<RedisPr
     await exited;
   };
   // taskset execs redis-server: the pid is the server's own.
-  const stat = `/proc/${child.pid}/stat`;
-  const cpuSeconds = () => {
-    try {
-      // Fields 14 and 15 (utime, stime) after the parenthesised command name.
-      const fields = readFileSync(stat, 'utf8').split(') ')[1]!.split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-    } catch {
-      return undefined;
-    }
-  };
+  const cpuSeconds = () => processCpuSeconds(child.pid!);
   const deadline = Date.now() + 10_000;
   for (;;) {
     const probe = new Redis({ host: HOST, port, lazyConnect: true, retryStrategy: () => null });

@@ -35,3 +35,30 @@ export async function eventually(
   }
   throw new Error(`gave up waiting for ${what}`);
 }
+
+/** A promise's outcome, observed without awaiting it (see {@link track}). */
+export interface Tracked<T> {
+  settled: boolean;
+  value?: T;
+  error?: unknown;
+  /** How many times it settled: a promise settles once, so anything else is a bug in a test. */
+  settleCount: number;
+}
+
+/** Observes a promise's outcome without awaiting it. */
+export function track<T>(promise: Promise<T>): Tracked<T> {
+  const state: Tracked<T> = { settled: false, settleCount: 0 };
+  promise.then(
+    (value) => {
+      state.settled = true;
+      state.value = value;
+      state.settleCount++;
+    },
+    (error: unknown) => {
+      state.settled = true;
+      state.error = error;
+      state.settleCount++;
+    },
+  );
+  return state;
+}

@@ -9,6 +9,7 @@ import {
   isBulkheadFullError,
   type BulkheadRejectReason,
 } from '../../lib/errors.js';
+import { track } from '../helpers/deferred.js';
 
 type InstalledClock = ReturnType<typeof FakeTimers.install>;
 
@@ -26,27 +27,6 @@ function defer<T = void>(): Deferred<T> {
     reject = rej;
   });
   return { promise, resolve, reject };
-}
-
-/** Observes a promise's outcome without awaiting it. */
-function track<T>(promise: Promise<T>) {
-  const state: { settled: boolean; value?: T; error?: unknown; settleCount: number } = {
-    settled: false,
-    settleCount: 0,
-  };
-  promise.then(
-    (value) => {
-      state.settled = true;
-      state.value = value;
-      state.settleCount++;
-    },
-    (error: unknown) => {
-      state.settled = true;
-      state.error = error;
-      state.settleCount++;
-    },
-  );
-  return state;
 }
 
 function reasonOf(err: unknown): BulkheadRejectReason {

@@ -5,25 +5,11 @@ import { backoffDelay, parseRetryAfter, retry } from '../../lib/policies/retry.j
 import type { RetryOptions } from '../../lib/policies/retry.js';
 import { RetryBudget } from '../../lib/policies/retry-budget.js';
 import { InvalidArgumentError } from '../../lib/errors.js';
+import { track } from '../helpers/deferred.js';
 
 type InstalledClock = ReturnType<typeof FakeTimers.install>;
 
 const BACKOFF = { initial: 100, max: 1000, multiplier: 2 };
-
-function track<T>(promise: Promise<T>) {
-  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => {
-      state.settled = true;
-      state.value = value;
-    },
-    (error: unknown) => {
-      state.settled = true;
-      state.error = error;
-    },
-  );
-  return state;
-}
 
 /** An attempt function that plays `script` (an Error is thrown, anything else returned). */
 function script<T>(...steps: (T | Error)[]) {

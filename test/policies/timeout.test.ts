@@ -8,6 +8,7 @@ import {
 } from '../../lib/policies/timeout.js';
 import type { TimeoutError } from '../../lib/errors.js';
 import { InvalidArgumentError, isTimeoutError } from '../../lib/errors.js';
+import { track } from '../helpers/deferred.js';
 
 type InstalledClock = ReturnType<typeof FakeTimers.install>;
 
@@ -19,21 +20,6 @@ function defer<T = void>() {
     reject = rej;
   });
   return { promise, resolve, reject };
-}
-
-function track<T>(promise: Promise<T>) {
-  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => {
-      state.settled = true;
-      state.value = value;
-    },
-    (error: unknown) => {
-      state.settled = true;
-      state.error = error;
-    },
-  );
-  return state;
 }
 
 /** Counts AbortControllers created while `fn` runs. */

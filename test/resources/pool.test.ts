@@ -10,7 +10,7 @@ import {
   ResourceUnavailableError,
 } from '../../lib/errors.js';
 import type { AcquireErrorReason } from '../../lib/resources/types.js';
-import { deferred } from '../helpers/deferred.js';
+import { deferred, track } from '../helpers/deferred.js';
 import type { Deferred } from '../helpers/deferred.js';
 
 type InstalledClock = ReturnType<typeof FakeTimers.install>;
@@ -66,22 +66,6 @@ const BASE: Omit<ResourcePoolOptions, 'name'> = {
   leaseWarning: 0,
   evictionInterval: 1000,
 };
-
-/** Observes a promise's outcome without awaiting it. */
-function track<T>(promise: Promise<T>) {
-  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => {
-      state.settled = true;
-      state.value = value;
-    },
-    (error: unknown) => {
-      state.settled = true;
-      state.error = error;
-    },
-  );
-  return state;
-}
 
 /** Lets queued promise callbacks run (generic-pool settles across several microtask hops). */
 async function flush(): Promise<void> {

@@ -20,7 +20,7 @@ import {
 } from '../../lib/errors.js';
 import { Deadline } from '../../lib/policies/timeout.js';
 import { runWithDeadline } from '../../lib/policies/deadline-context.js';
-import { deferred } from '../helpers/deferred.js';
+import { deferred, track } from '../helpers/deferred.js';
 
 type InstalledClock = ReturnType<typeof FakeTimers.install>;
 
@@ -147,21 +147,6 @@ const hang = () => (signal: AbortSignal) =>
   new Promise<never>((_, reject) => {
     signal.addEventListener('abort', () => reject(signal.reason), { once: true });
   });
-
-function track<T>(promise: Promise<T>) {
-  const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => {
-      state.settled = true;
-      state.value = value;
-    },
-    (error: unknown) => {
-      state.settled = true;
-      state.error = error;
-    },
-  );
-  return state;
-}
 
 describe('PooledResource', () => {
   let clock: InstalledClock;

@@ -18,6 +18,22 @@ if grep -qE 'package/(test|lib|load)/' "$work/contents.txt"; then
   exit 1
 fi
 
+# Source maps must resolve from the installed package: lib/ is not shipped, so every map carries
+# its sources inline (and no declaration map points at a .ts file that is not there).
+tar -xzf "$work/$tarball" -C "$work"
+node -e '
+const { readdirSync, readFileSync } = require("node:fs");
+const { join } = require("node:path");
+const bad = [];
+for (const entry of readdirSync(process.argv[1], { recursive: true })) {
+  if (!entry.endsWith(".map")) continue;
+  const map = JSON.parse(readFileSync(join(process.argv[1], entry), "utf8"));
+  const inlined = Array.isArray(map.sourcesContent) && map.sourcesContent.length === map.sources.length && map.sourcesContent.every((s) => typeof s === "string");
+  if (!inlined) bad.push(entry);
+}
+if (bad.length > 0) { console.error("source maps without their sources: " + bad.join(", ")); process.exit(1); }
+' "$work/package/dist"
+
 for kind in esm cjs ts; do
   app="$work/$kind-app"
   mkdir -p "$app"

@@ -4,7 +4,11 @@ import type { BulkheadFullError, ResilienceError, TimeoutError } from '../errors
 import type { BreakerPermit } from '../policies/breaker.js';
 import type { BulkheadLease } from '../policies/bulkhead.js';
 import { peekDeadline, runInRequestContext } from '../policies/deadline-context.js';
-import { legacyRateLimitHeaders, rateLimitHeader } from '../policies/rate-limit/headers.js';
+import {
+  legacyRateLimitHeaders,
+  rateLimitHeader,
+  type LegacyRateLimitHeaders,
+} from '../policies/rate-limit/headers.js';
 import type { RateLimitDecision } from '../policies/rate-limit/store.js';
 import { Deadline, parseDeadlineHeader } from '../policies/timeout.js';
 import type { ResourceManager } from '../resources/manager.js';
@@ -35,6 +39,26 @@ export class ClientDisconnectedError extends Error {
 
 function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | null)?.then === 'function';
+}
+
+/** Adds `item` to the Structured Field List in header `name`, after any items already set. */
+function appendToList(res: ServerResponse, name: string, item: string): void {
+  const current = res.getHeader(name);
+  if (current === undefined || current === '') return void res.setHeader(name, item);
+  const list = Array.isArray(current) ? current.join(', ') : String(current);
+  res.setHeader(name, `${list}, ${item}`);
+}
+
+/**
+ * Whether `legacy` is more restrictive than the legacy headers already on `res` (none: it
+ * is): fewer requests remaining, or as few but a later reset.
+ */
+function isStricter(legacy: LegacyRateLimitHeaders, res: ServerResponse): boolean {
+  const current = res.getHeader('X-RateLimit-Remaining');
+  if (current === undefined) return true;
+  const remaining = Number(legacy['X-RateLimit-Remaining']);
+  if (remaining !== Number(current)) return remaining < Number(current);
+  return Number(legacy['X-RateLimit-Reset']) > Number(res.getHeader('X-RateLimit-Reset'));
 }
 
 /** `req.resilience`: a thin view over the run, so nothing is computed unless read. */
@@ -183,13 +207,22 @@ export class RequestRun {
     const { runtime, res } = this;
     const policy = runtime.policies.rateLimit;
     if (policy.headers) {
-      res.setHeader('RateLimit-Policy', runtime.rateLimitPolicyHeader!);
-      res.setHeader('RateLimit', rateLimitHeader(runtime.name, decision));
+      // An outer limit (the app-wide route) may have listed itself already: every limit
+      // that applies is reported.
+      appendToList(res, 'RateLimit-Policy', runtime.rateLimitPolicyHeader!);
+      appendToList(
+        res,
+        'RateLimit',
+        rateLimitHeader(runtime.name, decision, runtime.limiter!.rule),
+      );
     }
     if (policy.legacyHeaders) {
       const legacy = legacyRateLimitHeaders(decision, Date.now());
-      for (const name of Object.keys(legacy))
-        res.setHeader(name, legacy[name as keyof typeof legacy]);
+      // Single-value headers cannot list several limits: they show the most restrictive.
+      if (isStricter(legacy, res)) {
+        for (const name of Object.keys(legacy))
+          res.setHeader(name, legacy[name as keyof typeof legacy]);
+      }
     }
     const decisions = runtime.env.metrics.rateLimitDecisions;
     if (decision.allowed) {

@@ -71,6 +71,12 @@ describe('resilience() with rateLimit.store redis:<name>', () => {
       const res = await request(a).get('/orders').set('x-api-key', 'abc');
       statuses.push(res.status);
       if (i === 0) assert.equal(res.headers['ratelimit'], '"orders";r=2;t=1200');
+      // Denied by Redis, then by the block cache: t is Retry-After, one interval (20 min).
+      if (i >= 3) {
+        const retryAfter = Number(res.headers['retry-after']);
+        assert.ok(retryAfter > 0 && retryAfter <= 1200, `Retry-After ${retryAfter}`);
+        assert.equal(res.headers['ratelimit'], `"orders";r=0;t=${retryAfter}`);
+      }
     }
     assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
     assert.equal(await redisCommand(server.port, ['EXISTS', 'myapp:orders:h:abc']), 1);

@@ -73,6 +73,7 @@ describe('RateLimiter', () => {
       remaining: 0,
       resetMs: 1400,
       retryAfterMs: 200,
+      refillMs: 200,
     });
     clock.time += 199;
     assert.equal(sync(limiter.consume('1.2.3.4')).allowed, false);

@@ -50,6 +50,8 @@ export function fixedWindow(
         limit: rule.limit,
         remaining: rule.limit - used - cost,
         resetMs,
+        // Nothing comes back before the window ends.
+        refillMs: resetMs,
         retryAfterMs: 0,
       },
       state: start + used + cost - 1,
@@ -62,6 +64,7 @@ export function fixedWindow(
       // Above the limit only if the rule shrank while the key was live.
       remaining: used < rule.limit ? rule.limit - used : 0,
       resetMs,
+      refillMs: resetMs,
       retryAfterMs: resetMs,
     },
     state,

@@ -44,28 +44,47 @@ export function gcra(
   const base = tat === undefined || tat < now ? now : tat;
   const next = base + cost * interval;
   if (next - now <= capacity) {
+    const remaining = Math.floor((capacity - (next - now)) / interval);
     return {
       decision: {
         allowed: true,
         limit: quota,
-        remaining: Math.floor((capacity - (next - now)) / interval),
+        remaining,
         resetMs: Math.ceil((next - now) / 1000),
+        refillMs: gcraRefillMs(next - now, remaining, interval, capacity),
         retryAfterMs: 0,
       },
       state: next,
     };
   }
+  const remaining = Math.floor((capacity - (base - now)) / interval);
   return {
     decision: {
       allowed: false,
       limit: quota,
-      remaining: Math.floor((capacity - (base - now)) / interval),
+      remaining,
       resetMs: Math.ceil((base - now) / 1000),
+      refillMs: gcraRefillMs(base - now, remaining, interval, capacity),
       // Rounded up to a whole millisecond so that waiting this long always suffices.
       retryAfterMs: Math.ceil((next - now - capacity) / 1000),
     },
     state: tat,
   };
+}
+
+/**
+ * Milliseconds until `remaining` grows by one, rounded up: the TAT runs `ahead` µs past now,
+ * and each interval it falls back frees one more request. 0 when the quota is already full.
+ * For a denied request of cost 1 this equals its `retryAfterMs`.
+ */
+function gcraRefillMs(
+  ahead: number,
+  remaining: number,
+  interval: number,
+  capacity: number,
+): number {
+  if (ahead <= 0) return 0;
+  return Math.ceil(((remaining + 1) * interval - (capacity - ahead)) / 1000);
 }
 
 /**

@@ -95,8 +95,8 @@ const COMMAND_TIMED_OUT = 'Command timed out';
 // Expired entries are dropped from the front of the timeout queue; the arrays are compacted
 // once the dropped part is both this long and more than half of them.
 const COMPACT_AFTER = 1024;
-// Integers per decision in a script's reply: allowed, remaining, resetMs, retryAfterMs.
-const STRIDE = 4;
+// Integers per decision in a script's reply: allowed, remaining, resetMs, retryAfterMs, refillMs.
+const STRIDE = 5;
 /**
  * Most decisions in one script call by default. A larger batch costs fewer calls, but the
  * server answers it all at once: several smaller ones, each sent as soon as it is full, keep
@@ -351,6 +351,7 @@ export class RedisStore implements RateLimitStore, ObservableStore {
         remaining: r[j + 1] as number,
         resetMs: r[j + 2] as number,
         retryAfterMs: r[j + 3] as number,
+        refillMs: r[j + 4] as number,
       };
       const observer = observers[i];
       if (observer === undefined) {

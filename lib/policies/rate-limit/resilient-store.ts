@@ -261,6 +261,7 @@ export class ResilientStore implements RateLimitStore {
             remaining: 0,
             resetMs: Math.ceil(entry.resetAt - now),
             retryAfterMs: Math.ceil(entry.until - now),
+            refillMs: Math.ceil(entry.until - now),
           };
         }
         blocked.delete(key);
@@ -404,6 +405,7 @@ export class ResilientStore implements RateLimitStore {
         remaining: quota > cost ? quota - cost : 0,
         resetMs: 0,
         retryAfterMs: 0,
+        refillMs: 0,
       };
     }
     return {
@@ -412,6 +414,7 @@ export class ResilientStore implements RateLimitStore {
       remaining: 0,
       resetMs: this.retryIntervalMs,
       retryAfterMs: this.retryIntervalMs,
+      refillMs: this.retryIntervalMs,
     };
   }
 

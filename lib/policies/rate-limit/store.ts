@@ -27,6 +27,14 @@ export interface RateLimitDecision {
   remaining: number;
   /** Milliseconds until the quota is fully restored (fixed window: until the window ends). */
   resetMs: number;
+  /**
+   * Milliseconds until more quota is available, i.e. until `remaining` grows (GCRA: the next
+   * emission interval; fixed window: the window's end); 0 when the quota is full. The
+   * `RateLimit` header's `t`. On a denial of cost 1 it equals `retryAfterMs`. Optional for
+   * stores written elsewhere: headers then fall back to `retryAfterMs` when denied, `resetMs`
+   * when allowed.
+   */
+  refillMs?: number;
   /** 0 when allowed; otherwise milliseconds until one more request would be allowed. */
   retryAfterMs: number;
 }

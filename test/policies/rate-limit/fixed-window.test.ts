@@ -59,6 +59,7 @@ describe('fixed window', () => {
       limit: 5,
       remaining: 4,
       resetMs: 45_000,
+      refillMs: 45_000,
       retryAfterMs: 0,
     });
     key.consume(T0 + 20_000, 4);
@@ -67,6 +68,7 @@ describe('fixed window', () => {
       limit: 5,
       remaining: 0,
       resetMs: 1,
+      refillMs: 1,
       retryAfterMs: 1,
     });
     assert.deepEqual(key.consume(T0 + 60_000), {
@@ -74,6 +76,7 @@ describe('fixed window', () => {
       limit: 5,
       remaining: 4,
       resetMs: 60_000,
+      refillMs: 60_000,
       retryAfterMs: 0,
     });
   });

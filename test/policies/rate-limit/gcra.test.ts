@@ -77,6 +77,7 @@ describe('gcra', () => {
       limit: 12,
       remaining: 11,
       resetMs: 100,
+      refillMs: 100,
       retryAfterMs: 0,
     });
     for (let i = 0; i < 10; i++) key.consume(T0);
@@ -85,6 +86,7 @@ describe('gcra', () => {
       limit: 12,
       remaining: 0,
       resetMs: 1200,
+      refillMs: 100,
       retryAfterMs: 0,
     });
     assert.deepEqual(key.consume(T0 + 30), {
@@ -92,6 +94,7 @@ describe('gcra', () => {
       limit: 12,
       remaining: 0,
       resetMs: 1170,
+      refillMs: 70,
       retryAfterMs: 70,
     });
     // 250 ms later two intervals have refilled.
@@ -100,6 +103,7 @@ describe('gcra', () => {
       limit: 12,
       remaining: 1,
       resetMs: 1050,
+      refillMs: 50,
       retryAfterMs: 0,
     });
   });

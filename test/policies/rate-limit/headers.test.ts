@@ -49,7 +49,20 @@ describe('rate-limit headers', () => {
           windowMs: 60_000,
           burst: 20,
         }),
-        '"api";q=120;w=60',
+        '"api";q=100;w=60, "api-burst";q=120;w=72',
+      );
+    });
+
+    it('advertises a burst as a second item that pacing to never exceeds the sustained rate', () => {
+      // 2 per 60 s with a burst of 1: 3 at once, then back to 3 in 90 s (one per 30 s).
+      assert.equal(
+        rateLimitPolicyHeader('p', { algorithm: 'gcra', limit: 2, windowMs: 60_000, burst: 1 }),
+        '"p";q=2;w=60, "p-burst";q=3;w=90',
+      );
+      // 3 per 1.5 s with a burst of 1: both windows rounded up, so the advertised rates are lower.
+      assert.equal(
+        rateLimitPolicyHeader('p', { algorithm: 'gcra', limit: 3, windowMs: 1500, burst: 1 }),
+        '"p";q=3;w=2, "p-burst";q=4;w=2',
       );
     });
 
@@ -88,6 +101,44 @@ describe('rate-limit headers', () => {
 
     it('escapes the policy name', () => {
       assert.equal(rateLimitHeader('a\\b', decision({})), '"a\\\\b";r=5;t=1');
+    });
+
+    it('gives t as the seconds until more quota, not until the quota is full', () => {
+      assert.equal(
+        rateLimitHeader('x', decision({ remaining: 1, resetMs: 30_000, refillMs: 10_000 })),
+        '"x";r=1;t=10',
+      );
+    });
+
+    it('gives t equal to Retry-After when denied', () => {
+      const denied = decision({
+        allowed: false,
+        remaining: 0,
+        resetMs: 60_000,
+        refillMs: 29_001,
+        retryAfterMs: 29_001,
+      });
+      assert.equal(rateLimitHeader('x', denied), '"x";r=0;t=30');
+      assert.equal(retryAfterSeconds(denied), 30);
+      // A store that reports no refillMs: t falls back to the retry delay.
+      const { refillMs: _, ...bare } = denied;
+      assert.equal(rateLimitHeader('x', bare), '"x";r=0;t=30');
+    });
+
+    it('lists the burst item of a gcra rule with a burst, capping the sustained r at its q', () => {
+      const rule = { algorithm: 'gcra', limit: 2, windowMs: 60_000, burst: 1 } as const;
+      assert.equal(
+        rateLimitHeader('p', decision({ remaining: 2, refillMs: 30_000 }), rule),
+        '"p";r=2;t=30, "p-burst";r=2;t=30',
+      );
+      assert.equal(
+        rateLimitHeader('p', decision({ remaining: 3, refillMs: 0 }), rule),
+        '"p";r=2;t=0, "p-burst";r=3;t=0',
+      );
+      assert.equal(
+        rateLimitHeader('p', decision({ remaining: 3 }), { ...rule, burst: 0 }),
+        '"p";r=3;t=1',
+      );
     });
   });
 

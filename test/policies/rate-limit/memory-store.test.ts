@@ -53,6 +53,7 @@ describe('MemoryStore', () => {
       limit: 3,
       remaining: 1,
       resetMs: 1000,
+      refillMs: 1000,
       retryAfterMs: 0,
     });
     assert.equal(s.consume('k', FIXED, 2).allowed, false);

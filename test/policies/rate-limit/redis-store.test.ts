@@ -6,6 +6,7 @@ import {
   ResourceUnavailableError,
   TimeoutError,
 } from '../../../lib/errors.js';
+import { rateLimitHeader, retryAfterSeconds } from '../../../lib/policies/rate-limit/headers.js';
 import { MemoryStore } from '../../../lib/policies/rate-limit/memory-store.js';
 import { RedisStore } from '../../../lib/policies/rate-limit/redis-store.js';
 import {
@@ -85,8 +86,8 @@ function rejection(result: PromiseSettledResult<unknown>): unknown {
 
 /**
  * Asserts Redis's decisions are the memory store's on the same sequence: every field exact,
- * except the time-dependent `resetMs`/`retryAfterMs`, which must lie between the memory
- * store's answers at the first and the last Redis time read around the sequence.
+ * except the time-dependent `resetMs`/`retryAfterMs`/`refillMs`, which must lie between the
+ * memory store's answers at the first and the last Redis time read around the sequence.
  */
 function assertSameDecisions(
   redis: readonly RateLimitDecision[],
@@ -100,10 +101,12 @@ function assertSameDecisions(
     assert.equal(d.allowed, early.allowed, `decision ${i}: allowed`);
     assert.equal(d.limit, early.limit, `decision ${i}: limit`);
     assert.equal(d.remaining, early.remaining, `decision ${i}: remaining`);
-    for (const field of ['resetMs', 'retryAfterMs'] as const) {
+    assert.equal(typeof d.refillMs, 'number', `decision ${i}: refillMs`);
+    for (const field of ['resetMs', 'retryAfterMs', 'refillMs'] as const) {
+      const [value, lo, hi] = [d[field]!, late[field]!, early[field]!];
       assert.ok(
-        d[field] <= early[field] && d[field] >= late[field],
-        `decision ${i}: ${field} ${d[field]} not within [${late[field]}, ${early[field]}]`,
+        value <= hi && value >= lo,
+        `decision ${i}: ${field} ${value} not within [${lo}, ${hi}]`,
       );
     }
   });
@@ -133,6 +136,7 @@ async function compareWithMemory(
       ...d,
       resetMs: Math.max(0, d.resetMs - shift),
       retryAfterMs: d.allowed ? 0 : Math.max(0, d.retryAfterMs - shift),
+      refillMs: Math.max(0, d.refillMs! - shift),
     }));
   };
   const elapsed = Math.ceil(t1 - t0) + 1;
@@ -218,6 +222,38 @@ describe('RedisStore', function () {
     const denied = decisions.at(-1)!;
     assert.ok(denied.retryAfterMs > 0 && denied.retryAfterMs <= HOUR / 4);
     assert.ok(denied.resetMs <= (HOUR / 4) * 6);
+    // More quota comes back when the next request fits, long before the quota is full.
+    assert.equal(denied.refillMs, denied.retryAfterMs);
+  });
+
+  it('gives the RateLimit and Retry-After values of the memory store (GCRA, fixed window)', async () => {
+    const s = store();
+    const windowMs = await stableWindow(server.port);
+    const cases = [
+      rule('gcra', 2, HOUR),
+      rule('gcra', 2, HOUR, 1),
+      rule('fixed-window', 2, windowMs),
+    ];
+    for (const r of cases) {
+      const quota = r.limit + r.burst;
+      const costs = Array.from({ length: quota + 1 }, () => 1);
+      // Every field, refillMs included, as the memory store computes it.
+      const decisions = await compareWithMemory(s, server.port, fresh('headers'), r, costs);
+      const denied = decisions.at(-1)!;
+      assert.equal(denied.allowed, false);
+      // On a 429, RateLimit's t is Retry-After, for every item listed.
+      assert.equal(denied.refillMs, denied.retryAfterMs);
+      const t = retryAfterSeconds(denied);
+      const items = rateLimitHeader('p', denied, r).split(', ');
+      assert.equal(items.length, r.burst > 0 ? 2 : 1);
+      for (const item of items) assert.match(item, new RegExp(`;r=0;t=${t}$`));
+      if (r.algorithm === 'gcra') {
+        // The next request fits after one emission interval, long before the quota is full.
+        const last = decisions.at(-2)!;
+        assert.ok(last.refillMs! <= HOUR / 2, `refillMs ${last.refillMs}`);
+        assert.ok(last.resetMs > HOUR / 2, `resetMs ${last.resetMs}`);
+      }
+    }
   });
 
   for (const algorithm of ['fixed-window', 'gcra'] as const) {

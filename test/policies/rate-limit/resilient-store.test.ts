@@ -40,7 +40,7 @@ function allowed(remaining = 5): RateLimitDecision {
 }
 
 function denied(retryAfterMs: number, resetMs = retryAfterMs): RateLimitDecision {
-  return { allowed: false, limit: 12, remaining: 0, resetMs, retryAfterMs };
+  return { allowed: false, limit: 12, remaining: 0, resetMs, retryAfterMs, refillMs: retryAfterMs };
 }
 
 const unavailable = () => new ResourceUnavailableError('Redis is down');
@@ -172,6 +172,7 @@ for (const observable of [false, true]) {
           remaining: 9,
           resetMs: 0,
           retryAfterMs: 0,
+          refillMs: 0,
         });
         const deny = resilient({ onStoreError: 'deny', retryIntervalMs: 2500 });
         const d = deny.consume('k', RULE);
@@ -182,6 +183,7 @@ for (const observable of [false, true]) {
           remaining: 0,
           resetMs: 2500,
           retryAfterMs: 2500,
+          refillMs: 2500,
         });
         assert.deepEqual(fallbacks, ['timeout', 'error']);
       });

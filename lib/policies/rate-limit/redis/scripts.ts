@@ -19,8 +19,8 @@ import { createHash } from 'node:crypto';
  * `tostring` would keep 14 digits, and `string.format` would only add work to every decision.
  *
  * KEYS: the batch's keys. ARGV: the rule's two numbers, then one cost per key. The reply is
- * flat, four integers per key: `allowed (1|0), remaining, resetMs, retryAfterMs` (the limit
- * is the rule's quota, which the client knows). A key whose `GET` fails (WRONGTYPE) gets its
+ * flat, five integers per key: `allowed (1|0), remaining, resetMs, retryAfterMs, refillMs`
+ * (the limit is the rule's quota, which the client knows). A key whose `GET` fails (WRONGTYPE) gets its
  * error reply in the first place and zeros after it, and the others are decided as usual:
  * an error concerns its key, not the batch.
  */
@@ -49,20 +49,26 @@ local quota = tonumber(ARGV[2])
 local capacity = quota * interval
 local out = {}
 for i = 1, #KEYS do
-  local j = i * 4 - 3
+  local j = i * 5 - 4
   local stored = redis.pcall('GET', KEYS[i])
   if type(stored) == 'table' then
-    out[j], out[j + 1], out[j + 2], out[j + 3] = stored, 0, 0, 0
+    out[j], out[j + 1], out[j + 2], out[j + 3], out[j + 4] = stored, 0, 0, 0, 0
   else
     local base = tonumber(stored)
     if base == nil or base < now then base = now end
     local nxt = base + tonumber(ARGV[i + 2]) * interval
     if nxt - now <= capacity then
-      local reset = math.ceil((nxt - now) / 1000)
+      local ahead = nxt - now
+      local reset = math.ceil(ahead / 1000)
+      local remaining = math.floor((capacity - ahead) / interval)
       redis.call('SET', KEYS[i], nxt, 'PX', reset)
-      out[j], out[j + 1], out[j + 2], out[j + 3] = 1, math.floor((capacity - (nxt - now)) / interval), reset, 0
+      out[j], out[j + 1], out[j + 2], out[j + 3], out[j + 4] = 1, remaining, reset, 0, math.ceil(((remaining + 1) * interval - (capacity - ahead)) / 1000)
     else
-      out[j], out[j + 1], out[j + 2], out[j + 3] = 0, math.floor((capacity - (base - now)) / interval), math.ceil((base - now) / 1000), math.ceil((nxt - now - capacity) / 1000)
+      local ahead = base - now
+      local remaining = math.floor((capacity - ahead) / interval)
+      local refill = 0
+      if ahead > 0 then refill = math.ceil(((remaining + 1) * interval - (capacity - ahead)) / 1000) end
+      out[j], out[j + 1], out[j + 2], out[j + 3], out[j + 4] = 0, remaining, math.ceil(ahead / 1000), math.ceil((nxt - now - capacity) / 1000), refill
     end
   end
 end
@@ -86,10 +92,10 @@ local start = now - offset
 local reset = math.ceil((size - offset) / 1000)
 local out = {}
 for i = 1, #KEYS do
-  local j = i * 4 - 3
+  local j = i * 5 - 4
   local stored = redis.pcall('GET', KEYS[i])
   if type(stored) == 'table' then
-    out[j], out[j + 1], out[j + 2], out[j + 3] = stored, 0, 0, 0
+    out[j], out[j + 1], out[j + 2], out[j + 3], out[j + 4] = stored, 0, 0, 0, 0
   else
     local state = tonumber(stored)
     local cost = tonumber(ARGV[i + 2])
@@ -97,11 +103,11 @@ for i = 1, #KEYS do
     if state ~= nil and state >= start and state - start < size then used = state - start + 1 end
     if used + cost <= limit then
       redis.call('SET', KEYS[i], start + used + cost - 1, 'PX', reset)
-      out[j], out[j + 1], out[j + 2], out[j + 3] = 1, limit - used - cost, reset, 0
+      out[j], out[j + 1], out[j + 2], out[j + 3], out[j + 4] = 1, limit - used - cost, reset, 0, reset
     else
       local remaining = 0
       if used < limit then remaining = limit - used end
-      out[j], out[j + 1], out[j + 2], out[j + 3] = 0, remaining, reset, reset
+      out[j], out[j + 1], out[j + 2], out[j + 3], out[j + 4] = 0, remaining, reset, reset, reset
     end
   end
 end

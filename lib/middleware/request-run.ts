@@ -83,8 +83,9 @@ class RequestContext implements RequestResilience {
 
 /**
  * One request through one {@link PolicyRuntime}: exclude and route matching happened before;
- * this does deadline → rate limit → breaker → bulkhead → timeout → outcome (DESIGN.md), and
- * guarantees every breaker permit and bulkhead lease it takes is given back exactly once.
+ * this does deadline → rate limit → breaker → bulkhead → timeout → outcome (README.md, "The
+ * request pipeline"), and guarantees every breaker permit and bulkhead lease it takes is given
+ * back exactly once.
  */
 export class RequestRun {
   deadline: Deadline | undefined;
@@ -384,12 +385,14 @@ export class RequestRun {
     const wasHandling = this.stage === Stage.Handler;
     const wasAdmitting = this.stage === Stage.Admission;
     this.stage = Stage.Settled;
+    if (this.shadowTimer !== undefined) clearTimeout(this.shadowTimer);
+    if (wasAdmitting || wasHandling) this.permit?.release();
+    // Guard before aborting: abort listeners run synchronously, and a handler that ends its
+    // response from one must reach the guarded end(), or its slot waits for releaseGrace.
+    if (wasHandling && !this.timedOut) this.guardLateResponse(true);
     const reason = new ClientDisconnectedError();
     this.deadline?.abort(reason);
     this.disconnect?.abort(reason);
-    if (this.shadowTimer !== undefined) clearTimeout(this.shadowTimer);
-    if (wasAdmitting || wasHandling) this.permit?.release();
-    if (wasHandling && !this.timedOut) this.guardLateResponse(true);
     this.runtime.observeDuration(
       this.req.method,
       'aborted',

@@ -2,7 +2,7 @@ import type { TimeoutError } from '../errors.js';
 import type { BreakerPermit } from '../policies/breaker.js';
 import type { BulkheadLease } from '../policies/bulkhead.js';
 import { peekDeadline, runInRequestContext } from '../policies/deadline-context.js';
-import { Deadline, withTimeout } from '../policies/timeout.js';
+import { Deadline, followDeadline, withTimeout } from '../policies/timeout.js';
 import type { PolicyRuntime } from './policy-runtime.js';
 
 /**
@@ -54,10 +54,17 @@ async function queueThenRun<T>(
   return new WrappedCall<T>(rt, permit, lease).run(fn);
 }
 
-/** One admitted call: its permit and slot, given back exactly once when it settles or expires. */
+/**
+ * One admitted call: its permit, given back exactly once when the call settles, expires or its
+ * request goes away; and its slot, held until `fn` itself settles — a timeout does not stop
+ * `fn`, so freeing the slot then would let more than `maxConcurrent` run at once. An `fn` that
+ * never settles loses its slot `releaseGrace` after the call ended, counted as a forced release.
+ */
 class WrappedCall<T> {
   private deadline: Deadline | undefined = undefined;
   private settled = false;
+  private workDone = false;
+  private graceTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   private resolve: ((value: T) => void) | undefined = undefined;
   private reject: ((err: unknown) => void) | undefined = undefined;
 
@@ -75,15 +82,18 @@ class WrappedCall<T> {
         result = fn();
       } catch (err) {
         this.failed(err);
+        this.workEnded();
         return Promise.reject(err);
       }
       return Promise.resolve(result).then(
         (value) => {
-          this.succeeded();
+          this.permit?.success();
+          this.workEnded();
           return value;
         },
         (err: unknown) => {
           this.failed(err);
+          this.workEnded();
           throw err;
         },
       );
@@ -95,6 +105,7 @@ class WrappedCall<T> {
       // No time left: withTimeout rejects at once, without calling fn.
       return withTimeout(ms, fn, { status: timeout.status }).catch((err: unknown) => {
         this.failed(err);
+        this.workEnded();
         throw err;
       });
     }
@@ -107,25 +118,50 @@ class WrappedCall<T> {
         onExpire: this.expire,
       });
       this.deadline = deadline;
+      // The request (or enclosing call) going away aborts this call's signal too.
+      if (parent !== undefined && !followDeadline(deadline, parent, this.abandon)) {
+        this.workEnded();
+        return;
+      }
       let result: Promise<T> | T;
       try {
         result = runInRequestContext(deadline, fn);
       } catch (err) {
+        this.workEnded();
         this.finish(err, true);
         return;
       }
       if (typeof (result as PromiseLike<T> | null | undefined)?.then !== 'function') {
+        this.workEnded();
         this.finish(result, false);
         return;
       }
       (result as PromiseLike<T>).then(
-        (value) => this.finish(value, false),
-        (err: unknown) => this.finish(err, true),
+        (value) => {
+          this.workEnded();
+          this.finish(value, false);
+        },
+        (err: unknown) => {
+          this.workEnded();
+          this.finish(err, true);
+        },
       );
     });
   }
 
-  private readonly expire = (err: TimeoutError): void => this.finish(err, true);
+  private readonly expire = (err: TimeoutError): void => {
+    this.finish(err, true);
+    this.holdSlot();
+  };
+
+  /** The parent deadline was aborted: the caller is gone, which says nothing of the callee. */
+  private readonly abandon = (reason: unknown): void => {
+    if (this.settled) return;
+    this.settled = true;
+    this.permit?.release();
+    this.reject!(reason);
+    this.holdSlot();
+  };
 
   private finish(outcome: unknown, failed: boolean): void {
     if (this.settled) return;
@@ -135,14 +171,9 @@ class WrappedCall<T> {
       this.failed(outcome);
       this.reject!(outcome);
     } else {
-      this.succeeded();
+      this.permit?.success();
       this.resolve!(outcome as T);
     }
-  }
-
-  private succeeded(): void {
-    this.permit?.success();
-    this.lease?.release();
   }
 
   private failed(err: unknown): void {
@@ -150,6 +181,23 @@ class WrappedCall<T> {
     if ((err as { code?: string } | null)?.code === 'ERR_TIMEOUT') {
       this.rt.countRejection('timeout', true);
     }
+  }
+
+  /** The caller has its answer but `fn` still runs: keep the slot, for `releaseGrace` at most. */
+  private holdSlot(): void {
+    if (this.workDone || this.lease === null || this.graceTimer !== undefined) return;
+    this.graceTimer = setTimeout(() => {
+      if (this.lease!.release()) {
+        this.rt.env.metrics.bulkheadForcedReleases.inc({ route: this.rt.name });
+      }
+    }, this.rt.policies.bulkhead.releaseGrace);
+    this.graceTimer.unref();
+  }
+
+  /** `fn` has settled: its slot goes back. */
+  private workEnded(): void {
+    this.workDone = true;
+    if (this.graceTimer !== undefined) clearTimeout(this.graceTimer);
     this.lease?.release();
   }
 }

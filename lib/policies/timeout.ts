@@ -52,6 +52,11 @@ let fire: (deadline: Deadline) => void;
 let link: (deadline: Deadline, list: ExpiryList) => void;
 let unlink: (deadline: Deadline) => void;
 let headOf: (list: ExpiryList) => Deadline | null;
+let follow: (
+  child: Deadline,
+  parent: Deadline,
+  onParentAbort: ((reason: unknown) => void) | undefined,
+) => boolean;
 
 /**
  * The system-clock deadlines of one duration. They expire in the order they were created, so
@@ -147,6 +152,13 @@ export class Deadline {
   private controller: AbortController | undefined = undefined;
   private state: State = PENDING;
   private reason: unknown = undefined;
+  // Parent → child links (see followDeadline): an intrusive list of the pending children, so a
+  // child costs no AbortController or listener on the parent, and unlinks itself in O(1).
+  private parent: Deadline | null = null;
+  private firstChild: Deadline | null = null;
+  private prevSibling: Deadline | null = null;
+  private nextSibling: Deadline | null = null;
+  private onParentAbort: ((reason: unknown) => void) | undefined = undefined;
 
   /**
    * Starts the deadline's timer.
@@ -212,7 +224,11 @@ export class Deadline {
     this.state = ABORTED;
     this.reason = reason;
     this.stopTimer();
-    this.controller?.abort(reason);
+    try {
+      this.controller?.abort(reason);
+    } finally {
+      this.endChildren();
+    }
   }
 
   /**
@@ -223,9 +239,48 @@ export class Deadline {
     if (this.state !== PENDING) return;
     this.state = CLEARED;
     this.stopTimer();
+    // Children outlive a cleared parent on their own timers (fire-and-forget work).
+    this.endChildren();
+  }
+
+  /** Ends (or, if this one was cleared, just lets go of) every child that follows this one. */
+  private endChildren(): void {
+    // From the head each time: a callback may end (and so unlink) any sibling meanwhile.
+    let child: Deadline | null;
+    while ((child = this.firstChild) !== null) {
+      const onAbort = child.onParentAbort;
+      child.unfollow();
+      if (this.state === EXPIRED) fire(child);
+      else if (this.state === ABORTED) child.abortFromParent(this.reason, onAbort);
+    }
+  }
+
+  private abortFromParent(reason: unknown, onAbort: ((reason: unknown) => void) | undefined): void {
+    if (this.state !== PENDING) return;
+    this.state = ABORTED;
+    this.reason = reason;
+    this.stopTimer();
+    // Like expiry: the owner settles its work before abort listeners run.
+    try {
+      onAbort?.(reason);
+    } finally {
+      this.controller?.abort(reason);
+      this.endChildren();
+    }
+  }
+
+  private unfollow(): void {
+    const parent = this.parent;
+    if (parent === null) return;
+    if (this.prevSibling === null) parent.firstChild = this.nextSibling;
+    else this.prevSibling.nextSibling = this.nextSibling;
+    if (this.nextSibling !== null) this.nextSibling.prevSibling = this.prevSibling;
+    this.parent = this.prevSibling = this.nextSibling = null;
+    this.onParentAbort = undefined;
   }
 
   private stopTimer(): void {
+    if (this.parent !== null) this.unfollow();
     if (this.list !== undefined) {
       unlink(this);
     } else if (this.timer !== undefined) {
@@ -253,9 +308,29 @@ export class Deadline {
       d.next = null;
     };
     headOf = (list) => list.head;
+    follow = (child, parent, onParentAbort) => {
+      if (child.state !== PENDING) return false;
+      if (parent.state === EXPIRED) {
+        fire(child);
+        return false;
+      }
+      if (parent.state === ABORTED) {
+        child.abortFromParent(parent.reason, onParentAbort);
+        return false;
+      }
+      if (parent.state === CLEARED) return true;
+      child.unfollow();
+      child.parent = parent;
+      child.onParentAbort = onParentAbort;
+      child.nextSibling = parent.firstChild;
+      if (parent.firstChild !== null) parent.firstChild.prevSibling = child;
+      parent.firstChild = child;
+      return true;
+    };
     fire = (d) => {
       if (d.state !== PENDING) return;
       d.state = EXPIRED;
+      if (d.parent !== null) d.unfollow();
       if (d.list !== undefined) unlink(d);
       d.timer = undefined;
       const error = withoutStack(
@@ -270,10 +345,30 @@ export class Deadline {
       try {
         d.onExpire?.(error);
       } finally {
-        d.controller?.abort(error);
+        try {
+          d.controller?.abort(error);
+        } finally {
+          d.endChildren();
+        }
       }
     };
   }
+}
+
+/**
+ * Makes `child` follow `parent` until either ends: the parent's expiry expires the child (its
+ * `onExpire` runs), the parent's abort aborts the child with the same reason, after calling
+ * `onParentAbort` with it. A cleared parent lets go of its children. The link goes when the
+ * child ends, so a long-lived parent keeps nothing of children that settled. Returns false when
+ * the parent had already expired or been aborted and the child was ended that way at once.
+ * Internal (not exported by the package): {@link withTimeout} and `r.wrap()` use it.
+ */
+export function followDeadline(
+  child: Deadline,
+  parent: Deadline,
+  onParentAbort?: (reason: unknown) => void,
+): boolean {
+  return follow(child, parent, onParentAbort);
 }
 
 /**
@@ -290,7 +385,12 @@ export interface WithTimeoutOptions {
   status?: number;
   /** Time source; default {@link systemClock}. */
   clock?: Clock;
-  /** An enclosing deadline: the effective timeout is `min(timeoutMs, parent.remaining())`. */
+  /**
+   * An enclosing deadline: the effective timeout is `min(timeoutMs, parent.remaining())`, and
+   * when the parent is aborted (the client went away, say) `deadline.signal` aborts and the
+   * call rejects, both with the parent's reason. The parent keeps no reference to the call once
+   * it has settled.
+   */
   parent?: Deadline;
 }
 
@@ -305,7 +405,8 @@ function timeoutError(timeoutMs: number, status: number | undefined): TimeoutErr
  * after `timeoutMs` (then `deadline.signal`, if `fn` read it, aborts). `fn` gets the
  * {@link Deadline}; read `.signal` only when needed. When `fn` finishes in time the timer is
  * cleared and nothing is aborted. With no time left (`timeoutMs` 0, or a parent deadline that
- * has passed) it rejects at once without calling `fn`.
+ * has passed) it rejects at once without calling `fn`; so it does, with the parent's reason,
+ * when the parent has been aborted.
  *
  * Rejects with InvalidArgumentError when `timeoutMs` is not a number in [0, 2147483647],
  * `fn` is not a function or an option is invalid.
@@ -316,6 +417,7 @@ export function withTimeout<T>(
   options?: WithTimeoutOptions,
 ): Promise<T> {
   let effective: number;
+  let parent: Deadline | undefined;
   try {
     checkTimeout('timeoutMs', timeoutMs);
     if (typeof fn !== 'function') {
@@ -323,7 +425,7 @@ export function withTimeout<T>(
     }
     checkStatus(options?.status);
     checkClock(options?.clock);
-    const parent = options?.parent;
+    parent = options?.parent;
     if (parent !== undefined && !(parent instanceof Deadline)) {
       throw new InvalidArgumentError(`parent must be a Deadline, got ${String(parent)}`);
     }
@@ -340,6 +442,7 @@ export function withTimeout<T>(
       status: options?.status,
       onExpire: reject,
     });
+    if (parent !== undefined && !follow(d, parent, reject)) return;
     let result: Promise<T> | T;
     try {
       result = fn(d);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import FakeTimers from '@sinonjs/fake-timers';
 import request from 'supertest';
 import {
@@ -9,8 +10,8 @@ import {
   resilience,
   type ResilienceMiddleware,
 } from '../../lib/index.js';
-import { json, makeApp } from '../helpers/apps.js';
-import { deferred } from '../helpers/deferred.js';
+import { json, listen, makeApp } from '../helpers/apps.js';
+import { deferred, eventually } from '../helpers/deferred.js';
 import { metricValue } from '../helpers/metrics.js';
 
 describe('r.wrap(name, fn)', () => {
@@ -19,6 +20,10 @@ describe('r.wrap(name, fn)', () => {
 
   const active = () =>
     metricValue(r!.metrics.registry, 'resilience_bulkhead_active', { route: 'call' });
+  const forcedReleases = () =>
+    metricValue(r!.metrics.registry, 'resilience_bulkhead_forced_releases_total', {
+      route: 'call',
+    });
   const rejections = (reason: string) =>
     metricValue(r!.metrics.registry, 'resilience_rejections_total', { route: 'call', reason });
 
@@ -63,21 +68,99 @@ describe('r.wrap(name, fn)', () => {
     assert.equal(await active(), 0);
   });
 
-  it('times out at its deadline, frees the slot then, and ignores the late answer', async () => {
+  it('times out at its deadline but holds the slot until fn settles, and ignores the late answer', async () => {
     clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     create({ timeout: { duration: '1s' }, bulkhead: { maxConcurrent: 1, maxQueue: 0 } });
     const late = deferred<string>();
-    const call = r!.wrap('call', () => late.promise);
+    let running = 0;
+    const call = r!.wrap('call', async () => {
+      running++;
+      try {
+        return await late.promise;
+      } finally {
+        running--;
+      }
+    });
     const outcome = assert.rejects(call(), (err) => isTimeoutError(err) && err.status === 504);
     await clock.tickAsync(999);
     assert.equal(await active(), 1);
     await clock.tickAsync(1);
     await outcome;
-    assert.equal(await active(), 0);
     assert.equal(await rejections('timeout'), 1);
+    // fn still runs: its slot is still taken, so a second call cannot run beside it.
+    assert.equal(running, 1);
+    assert.equal(await active(), 1);
+    await assert.rejects(call(), (err) => isBulkheadFullError(err));
     late.resolve('too late');
     await clock.tickAsync(0);
+    assert.equal(running, 0);
     assert.equal(await active(), 0);
+    assert.equal(await forcedReleases(), 0);
+  });
+
+  it('force-releases the slot of an fn still running releaseGrace after its timeout, and counts it', async () => {
+    clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    create({
+      timeout: { duration: '1s' },
+      bulkhead: { maxConcurrent: 1, maxQueue: 0, releaseGrace: '10s' },
+    });
+    const never = deferred<string>();
+    const call = r!.wrap('call', () => never.promise);
+    const outcome = assert.rejects(call(), (err) => isTimeoutError(err));
+    await clock.tickAsync(1000);
+    await outcome;
+    await clock.tickAsync(9999);
+    assert.equal(await active(), 1);
+    assert.equal(await forcedReleases(), 0);
+    await clock.tickAsync(1);
+    assert.equal(await active(), 0);
+    assert.equal(await forcedReleases(), 1);
+    // Settling after all gives nothing back twice.
+    never.resolve('at last');
+    await clock.tickAsync(0);
+    assert.equal(await active(), 0);
+    assert.equal(clock.countTimers(), 0);
+  });
+
+  it('inside a request, is aborted with the request when the client goes away', async () => {
+    r = resilience({
+      middleware: {
+        defaults: { timeout: { duration: '30s' } },
+        policies: { call: { timeout: { duration: '10s' }, bulkhead: { maxConcurrent: 1 } } },
+      },
+      metrics: { defaultMetrics: false },
+    });
+    const entered = deferred<AbortSignal>();
+    const outcome = deferred<unknown>();
+    const call = r.wrap('call', () => {
+      const signal = currentDeadline()!.signal;
+      entered.resolve(signal);
+      // Honours its signal, a moment later (as a real client library would).
+      return new Promise((_resolve, reject) =>
+        signal.addEventListener('abort', () => setImmediate(() => reject(signal.reason))),
+      );
+    });
+    const server = await listen(
+      makeApp('express5', r, {
+        '/x': async (_req, res) => {
+          await call().catch((err: unknown) => outcome.resolve(err));
+          res.end();
+        },
+      }),
+    );
+    try {
+      const req = http.get(`${server.url}/x`);
+      req.on('error', () => undefined);
+      const signal = await entered.promise;
+      req.destroy();
+      const err = await outcome.promise;
+      assert.equal(signal.aborted, true);
+      assert.equal((err as { code?: string }).code, 'ERR_CLIENT_DISCONNECTED');
+      assert.equal(signal.reason, err);
+      await eventually(async () => (await active()) === 0, 'the slot back once fn settled');
+    } finally {
+      await server.close();
+    }
   });
 
   it('counts failures toward its breaker and is refused once it opens', async () => {

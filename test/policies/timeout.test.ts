@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import FakeTimers from '@sinonjs/fake-timers';
 import {
   Deadline,
@@ -11,6 +13,10 @@ import { InvalidArgumentError, isTimeoutError } from '../../lib/errors.js';
 import { track } from '../helpers/deferred.js';
 
 type InstalledClock = ReturnType<typeof FakeTimers.install>;
+
+v8.setFlagsFromString('--expose-gc');
+/** A full collection: what the process could still reach is all that survives. */
+const collectGarbage = runInNewContext('gc') as () => void;
 
 function defer<T = void>() {
   let resolve!: (value: T) => void;
@@ -423,6 +429,122 @@ describe('withTimeout', () => {
     );
     assert.equal(called, false);
     assert.equal(clock.countTimers(), 0);
+  });
+
+  describe('under a parent that is aborted', () => {
+    it('aborts its signal and rejects, both with the parent’s reason, and never times out', async () => {
+      const parent = deadline({ timeoutMs: 1_000 });
+      let signal: AbortSignal | undefined;
+      const outcome = track(
+        withTimeout(
+          500,
+          (d) => {
+            signal = d.signal;
+            return defer().promise;
+          },
+          { parent },
+        ),
+      );
+      const reason = new Error('client gone');
+      parent.abort(reason);
+      assert.equal(signal?.aborted, true);
+      assert.equal(signal?.reason, reason);
+      await clock.tickAsync(0);
+      assert.equal(outcome.error, reason);
+      // Both lists' timers (the parent's duration and the call's) fire once more, find nothing.
+      await clock.tickAsync(1_000);
+      assert.equal(clock.countTimers(), 0);
+      assert.equal(outcome.settleCount, 1);
+    });
+
+    it('aborts the calls nested under it too', async () => {
+      const parent = deadline({ timeoutMs: 1_000 });
+      let inner: AbortSignal | undefined;
+      const outcome = track(
+        withTimeout(
+          500,
+          (outer) =>
+            withTimeout(
+              200,
+              (d) => {
+                inner = d.signal;
+                return defer().promise;
+              },
+              { parent: outer },
+            ),
+          { parent },
+        ),
+      );
+      parent.abort('gone');
+      assert.equal(inner?.reason, 'gone');
+      await clock.tickAsync(0);
+      assert.equal(outcome.error, 'gone');
+    });
+
+    it('rejects at once with the reason, without calling fn, when the parent was aborted before', async () => {
+      const parent = deadline({ timeoutMs: 1_000 });
+      parent.abort('gone');
+      let called = false;
+      await assert.rejects(
+        withTimeout(100, () => (called = true), { parent }),
+        (err) => err === 'gone',
+      );
+      assert.equal(called, false);
+      await clock.tickAsync(1_000);
+      assert.equal(clock.countTimers(), 0);
+    });
+  });
+
+  it('keeps running on its own timer when the parent is cleared', async () => {
+    const parent = deadline({ timeoutMs: 1_000 });
+    let signal: AbortSignal | undefined;
+    const outcome = track(
+      withTimeout(
+        100,
+        (d) => {
+          signal = d.signal;
+          return defer().promise;
+        },
+        { parent },
+      ),
+    );
+    parent.clear();
+    await clock.tickAsync(99);
+    assert.equal(outcome.settled, false);
+    assert.equal(signal?.aborted, false);
+    await clock.tickAsync(1);
+    assert.ok(isTimeoutError(outcome.error));
+  });
+
+  it('leaves nothing on a long-lived parent once it settled', async () => {
+    const parent = deadline({ timeoutMs: 60_000 });
+    const children: WeakRef<Deadline>[] = [];
+    const child = (fn: () => unknown) =>
+      withTimeout(
+        100,
+        (d) => {
+          children.push(new WeakRef(d));
+          return fn();
+        },
+        { parent },
+      );
+    await child(() => 'sync');
+    await child(() => Promise.resolve('async'));
+    await assert.rejects(child(() => Promise.reject(new Error('boom'))));
+    const late = track(child(() => defer().promise));
+    await clock.tickAsync(100);
+    assert.ok(isTimeoutError(late.error));
+    // A WeakRef keeps its target alive until the current job ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+    assert.deepEqual(
+      children.map((ref) => ref.deref() === undefined),
+      [true, true, true, true],
+      'the parent still references children that settled',
+    );
+    // ... and so does a parent that is later aborted: nothing of them runs again.
+    parent.abort('late');
+    parent.clear();
   });
 
   it('uses the injected clock for the deadline it passes to fn', async () => {

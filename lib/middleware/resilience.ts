@@ -9,7 +9,7 @@ import type { RateLimitStore } from '../policies/rate-limit/store.js';
 import { ResourceManager, type CustomResourceDefinition } from '../resources/manager.js';
 import { compileTrust, normaliseTrust } from './client-ip.js';
 import { Endpoints } from './endpoints.js';
-import { patchExpress4AsyncErrors } from './express4-async.js';
+import { forwardAsyncErrors, patchExpress4AsyncErrors } from './express4-async.js';
 import { Lifecycle } from './lifecycle.js';
 import {
   PolicyRuntime,
@@ -188,10 +188,13 @@ export function resilience(
   const expectedTrust = normaliseTrust(mw.trustProxy);
   const patchExpress4 = options.express4AsyncErrors !== false;
   let checkedApp: unknown;
+  // Whether the last app seen is an Express 4 app whose Layer forwards marked requests.
+  let markRequests = false;
 
   const checkApp = (req: IncomingMessage): void => {
     const app = (req as { app?: { get?: (key: string) => unknown } }).app;
     checkedApp = app;
+    markRequests = false;
     if (app === undefined || typeof app.get !== 'function') return;
     const appTrust = normaliseTrust(app.get('trust proxy'));
     if (appTrust !== expectedTrust) {
@@ -201,7 +204,7 @@ export function resilience(
         `middleware.trustProxy (${expectedTrust}) disagrees with the app's 'trust proxy' (${appTrust}): rate-limit keys and req.ip will name different clients.`,
       );
     }
-    if (patchExpress4) patchExpress4AsyncErrors(req);
+    if (patchExpress4) markRequests = patchExpress4AsyncErrors(req);
   };
 
   const rejectShuttingDown = (res: ServerResponse): void => {
@@ -216,6 +219,7 @@ export function resilience(
 
   const handler = (req: IncomingMessage, res: ServerResponse, next: Next): void => {
     if ((req as { app?: unknown }).app !== checkedApp) checkApp(req);
+    if (markRequests) forwardAsyncErrors(req);
     const path = pathOf(req.url);
     if (endpoints.serve(path, req, res, next)) return;
     if (excluded(path)) return next();

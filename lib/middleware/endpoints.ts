@@ -19,6 +19,9 @@ export class Endpoints {
   private readonly metricsPath: string | null;
   private readonly livenessPath: string | null;
   private readonly readinessPath: string | null;
+  /** The three paths as the last dispatch mode seen compares them. */
+  private paths: (string | null)[] = [];
+  private pathsMode: DispatchMode | undefined;
 
   constructor(
     private readonly config: ResilienceConfig,
@@ -48,18 +51,23 @@ export class Endpoints {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return false;
     const p = comparable(path, mode);
-    const same = (endpoint: string | null): boolean =>
-      endpoint !== null && comparable(endpoint, mode) === p;
-    if (same(this.metricsPath)) {
+    if (this.pathsMode !== mode) {
+      this.pathsMode = mode;
+      this.paths = [this.metricsPath, this.livenessPath, this.readinessPath].map((e) =>
+        e === null ? null : comparable(e, mode),
+      );
+    }
+    const [metricsPath, livenessPath, readinessPath] = this.paths;
+    if (p === metricsPath) {
       this.serveMetrics(req, res, next);
       return true;
     }
-    if (same(this.livenessPath)) {
+    if (p === livenessPath) {
       const { status, body } = livenessResponse();
       sendJson(res, status, body);
       return true;
     }
-    if (same(this.readinessPath)) {
+    if (p === readinessPath) {
       this.serveReadiness(req, res);
       return true;
     }

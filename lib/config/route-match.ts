@@ -69,6 +69,12 @@ function checkPath(path: string): string {
   if (/[\s?#]/.test(path)) {
     throw new Error(`path must not contain spaces, "?" or "#", got ${JSON.stringify(path)}`);
   }
+  if (/\/\/|\/\.\.?(?:\/|$)/.test(path)) {
+    // Express never dispatches such a path as written; it could only match a spelling.
+    throw new Error(
+      `path must not contain "//", "." or ".." segments, got ${JSON.stringify(path)}`,
+    );
+  }
   let n = 0;
   // A bare `*` is Express 4's wildcard; path-to-regexp v8 needs it named (`*name`).
   const pattern = path.replace(/\*(?![\w$])/g, () => `*wildcard${n++}`);
@@ -80,4 +86,69 @@ function checkPath(path: string): string {
     throw new Error(`path ${JSON.stringify(path)} is not a valid route pattern: ${reason}`);
   }
   return path;
+}
+
+// Percent-escapes, `//`, and `.`/`..` segments (also `/.` at the end): what can make one
+// target read as several paths.
+const AMBIGUOUS = /%|\/\/|\/\.(?:\.)?(?:\/|$)/;
+
+/**
+ * The paths one request path can be read as: as sent, percent-decoded, and each with `//`
+ * collapsed and dot segments resolved (RFC 3986 §5.2.4). Express matches the path as sent;
+ * static file servers, proxies and other frameworks decode or normalise it first. The first
+ * reading is always the path as sent; most paths have only that one.
+ */
+export function pathReadings(path: string): string[] {
+  if (!AMBIGUOUS.test(path)) return [path];
+  const readings = [path];
+  const add = (p: string): void => {
+    if (!readings.includes(p)) readings.push(p);
+  };
+  if (path.includes('%')) {
+    // Decoded once, and again for a server that decodes twice (`%252e` is then `.`); a few
+    // rounds only, so a long run of `%2525…` cannot cost quadratic time.
+    let decoded = path;
+    for (let round = 0; round < 3; round++) {
+      const next = safeDecode(decoded);
+      if (next === undefined || next === decoded) break;
+      decoded = next;
+      add(decoded);
+    }
+  }
+  for (const reading of [...readings]) add(removeDotSegments(reading));
+  return readings;
+}
+
+function safeDecode(path: string): string | undefined {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    // A malformed escape: decode what can be decoded, as lenient servers do.
+    const decoded = path.replace(/%[0-9a-fA-F]{2}/g, (escape) => {
+      try {
+        return decodeURIComponent(escape);
+      } catch {
+        return escape;
+      }
+    });
+    return decoded === path ? undefined : decoded;
+  }
+}
+
+/** Collapses `//` and resolves `.` and `..` segments; `..` never climbs above the root. */
+function removeDotSegments(path: string): string {
+  const segments = path.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i]!;
+    const last = i === segments.length - 1;
+    if (segment === '..') out.pop();
+    else if (segment !== '.' && (segment !== '' || last)) {
+      out.push(segment);
+      continue;
+    }
+    // A trailing `.` or `..` leaves the path ending in a slash, as in RFC 3986.
+    if (last) out.push('');
+  }
+  return '/' + out.join('/');
 }

@@ -560,7 +560,7 @@ export const configSchema: SchemaOf<ResilienceConfig> = {
     exclude: leaf(
       pathList,
       ['/healthz', '/readyz', '/metrics'],
-      'Paths that bypass every policy (exact match).',
+      'Paths that bypass every policy: exact, or a `/x/*` prefix; case and a trailing slash as the app routes them. A target that can be read several ways (percent-escapes, `//`, dot segments) is excluded only if every reading is.',
       { env: 'RESILIENCE_EXCLUDE' },
     ),
     deadlineHeader: {

@@ -6,6 +6,7 @@ import type { ResourceManager } from '../resources/manager.js';
 import { clientIp, type TrustFunction } from './client-ip.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { PolicyRuntime } from './policy-runtime.js';
+import { comparable, type DispatchMode } from './route-table.js';
 
 type Next = (err?: unknown) => void;
 
@@ -18,6 +19,9 @@ export class Endpoints {
   private readonly metricsPath: string | null;
   private readonly livenessPath: string | null;
   private readonly readinessPath: string | null;
+  /** The three paths as the last dispatch mode seen compares them. */
+  private paths: (string | null)[] = [];
+  private pathsMode: DispatchMode | undefined;
 
   constructor(
     private readonly config: ResilienceConfig,
@@ -32,20 +36,38 @@ export class Endpoints {
     this.readinessPath = config.health.enabled ? config.health.readinessPath : null;
   }
 
-  /** Answers `req` when it is for one of the endpoints; returns false otherwise. */
-  serve(path: string, req: IncomingMessage, res: ServerResponse, next: Next): boolean {
+  /**
+   * Answers `req` when it is for one of the endpoints; returns false otherwise. `path` is the
+   * path as the app routes it, compared the way `mode` does (so `/Metrics` and `/metrics/`
+   * are `/metrics` where the app would route them there).
+   */
+  serve(
+    path: string,
+    mode: DispatchMode,
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: Next,
+  ): boolean {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return false;
-    if (path === this.metricsPath) {
+    const p = comparable(path, mode);
+    if (this.pathsMode !== mode) {
+      this.pathsMode = mode;
+      this.paths = [this.metricsPath, this.livenessPath, this.readinessPath].map((e) =>
+        e === null ? null : comparable(e, mode),
+      );
+    }
+    const [metricsPath, livenessPath, readinessPath] = this.paths;
+    if (p === metricsPath) {
       this.serveMetrics(req, res, next);
       return true;
     }
-    if (path === this.livenessPath) {
+    if (p === livenessPath) {
       const { status, body } = livenessResponse();
       sendJson(res, status, body);
       return true;
     }
-    if (path === this.readinessPath) {
+    if (p === readinessPath) {
       this.serveReadiness(req, res);
       return true;
     }

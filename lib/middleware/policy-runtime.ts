@@ -141,7 +141,11 @@ export class PolicyRuntime {
       this.keyOf = this.compileKey(rateLimit.key, rateLimit.ipv6Prefix);
       if (rateLimit.allowlist.length > 0) {
         const allowed = compileAllowlist(rateLimit.allowlist);
-        this.isAllowlisted = (key, req) => allowed(key, clientIp(req, env.trust));
+        // Header keys carry an `h:` prefix (so a header value never collides with an address
+        // key); the allowlist names the header's value as the client sends it.
+        const byHeader = rateLimit.key.startsWith('header:');
+        this.isAllowlisted = (key, req) =>
+          allowed(byHeader && key.startsWith('h:') ? key.slice(2) : key, clientIp(req, env.trust));
       }
       this.rateLimitPolicyHeader = rateLimitPolicyHeader(name, this.limiter.rule);
     }

@@ -1,6 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { BulkheadFullError, ResilienceError, TimeoutError } from '../errors.js';
+import {
+  TimeoutError,
+  withoutStack,
+  type BulkheadFullError,
+  type ResilienceError,
+} from '../errors.js';
 import type { BreakerPermit } from '../policies/breaker.js';
 import type { BulkheadLease } from '../policies/bulkhead.js';
 import { peekDeadline, runInRequestContext } from '../policies/deadline-context.js';
@@ -138,6 +143,9 @@ export class RequestRun {
     res.on('close', this.onClose);
     req.resilience = new RequestContext(this);
 
+    // A deadline with no time left (header `0`, or an outer layer already out of time) would
+    // only fire after the handler ran synchronously: answer now, before any policy or handler.
+    if (this.deadline !== undefined && this.deadline.expired) return this.expireNow();
     if (runtime.limiter !== undefined) this.rateLimit();
     else this.admit();
   }
@@ -302,6 +310,8 @@ export class RequestRun {
   // --- handler, timeout, outcome ------------------------------------------------------------
 
   private runHandler(): void {
+    // Admission may have ended on the very tick the deadline passed, before its timer ran.
+    if (this.deadline !== undefined && this.deadline.expired) return this.expireNow();
     this.stage = Stage.Handler;
     if (this.deadline !== undefined) runInRequestContext(this.deadline, this.next);
     else this.next();
@@ -352,6 +362,22 @@ export class RequestRun {
     this.reject(err);
     if (inHandler) this.guardLateResponse(this.res.writableEnded);
   };
+
+  /** The deadline has passed before the handler ran: 504 now, the signal aborts with it. */
+  private expireNow(): void {
+    const deadline = this.deadline!;
+    const err = withoutStack(
+      () =>
+        new TimeoutError(`Deadline of ${deadline.timeoutMs} ms exceeded`, {
+          timeoutMs: deadline.timeoutMs,
+          status: this.runtime.policies.timeout.status,
+        }),
+    );
+    deadline.abort(err);
+    this.onExpire(err);
+    // A slot taken during admission goes back: no handler will end it.
+    this.handlerFinished();
+  }
 
   private onShadowExpire(): void {
     if (!this.finished) this.runtime.countRejection('timeout', false);

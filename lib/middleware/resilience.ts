@@ -9,7 +9,7 @@ import type { RateLimitStore } from '../policies/rate-limit/store.js';
 import { ResourceManager, type CustomResourceDefinition } from '../resources/manager.js';
 import { compileTrust, normaliseTrust } from './client-ip.js';
 import { Endpoints } from './endpoints.js';
-import { patchExpress4AsyncErrors } from './express4-async.js';
+import { forwardAsyncErrors, patchExpress4AsyncErrors } from './express4-async.js';
 import { Lifecycle } from './lifecycle.js';
 import {
   PolicyRuntime,
@@ -18,7 +18,14 @@ import {
   type RuntimeEnvironment,
 } from './policy-runtime.js';
 import { sendProblem } from './problem.js';
-import { RouteTable, pathOf } from './route-table.js';
+import {
+  CONNECT_DISPATCH,
+  ExcludeList,
+  RouteTable,
+  dispatchModeOf,
+  pathOf,
+  type DispatchMode,
+} from './route-table.js';
 import { SharedStores } from './shared-stores.js';
 import { warnOnce, type Logger } from './warnings.js';
 import { executeUnderPolicy } from './wrapped-call.js';
@@ -184,14 +191,20 @@ export function resilience(
   }
 
   const endpoints = new Endpoints(resolved, metrics, manager, runtimes, lifecycle, trust);
-  const excluded = compileExclude(mw.exclude);
+  const excluded = new ExcludeList(mw.exclude);
   const expectedTrust = normaliseTrust(mw.trustProxy);
   const patchExpress4 = options.express4AsyncErrors !== false;
   let checkedApp: unknown;
+  // Whether the last app seen is an Express 4 app whose Layer forwards marked requests.
+  let markRequests = false;
+  // How the last app seen dispatches paths (its routing settings are read once per app).
+  let mode: DispatchMode = CONNECT_DISPATCH;
 
   const checkApp = (req: IncomingMessage): void => {
     const app = (req as { app?: { get?: (key: string) => unknown } }).app;
     checkedApp = app;
+    markRequests = false;
+    mode = dispatchModeOf(app);
     if (app === undefined || typeof app.get !== 'function') return;
     const appTrust = normaliseTrust(app.get('trust proxy'));
     if (appTrust !== expectedTrust) {
@@ -201,7 +214,7 @@ export function resilience(
         `middleware.trustProxy (${expectedTrust}) disagrees with the app's 'trust proxy' (${appTrust}): rate-limit keys and req.ip will name different clients.`,
       );
     }
-    if (patchExpress4) patchExpress4AsyncErrors(req);
+    if (patchExpress4) markRequests = patchExpress4AsyncErrors(req);
   };
 
   const rejectShuttingDown = (res: ServerResponse): void => {
@@ -216,11 +229,13 @@ export function resilience(
 
   const handler = (req: IncomingMessage, res: ServerResponse, next: Next): void => {
     if ((req as { app?: unknown }).app !== checkedApp) checkApp(req);
-    const path = pathOf(req.url);
-    if (endpoints.serve(path, req, res, next)) return;
-    if (excluded(path)) return next();
+    if (markRequests) forwardAsyncErrors(req);
+    // The path as the app will route it; every other reading is the route table's concern.
+    const path = pathOf(req);
+    if (endpoints.serve(path, mode, req, res, next)) return;
+    if (excluded.excludes(path, mode)) return next();
     if (lifecycle.shuttingDown) return rejectShuttingDown(res);
-    table.lookup(req.method, path).handle(req, res, next);
+    table.lookup(req.method, path, mode).handle(req, res, next);
   };
 
   const namedRuntime = (name: string): PolicyRuntime => {
@@ -324,17 +339,4 @@ export function closeOnSignals(
       attachment.dispose();
     },
   };
-}
-
-function compileExclude(paths: readonly string[]): (path: string) => boolean {
-  const exact = new Set<string>();
-  const prefixes: string[] = [];
-  for (const p of paths) {
-    if (p.endsWith('/*')) prefixes.push(p.slice(0, -1));
-    else exact.add(p);
-  }
-  if (prefixes.length === 0) return (path) => exact.has(path);
-  return (path) =>
-    exact.has(path) ||
-    prefixes.some((prefix) => path.startsWith(prefix) || path === prefix.slice(0, -1));
 }

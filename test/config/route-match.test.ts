@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseRouteMatch } from '../../lib/config/route-match.js';
+import { parseRouteMatch, pathReadings } from '../../lib/config/route-match.js';
 
 describe('parseRouteMatch', () => {
   it('parses "METHOD path"', () => {
@@ -72,5 +72,39 @@ describe('parseRouteMatch', () => {
       /unknown key "method"; expected methods and path/,
     );
     assert.throws(() => parseRouteMatch({ methods: ['GET'] }), /must have a path/);
+  });
+});
+
+describe('parseRouteMatch and target spellings', () => {
+  it('rejects "//", "." and ".." segments, which Express never dispatches as written', () => {
+    for (const path of ['//a', '/a//b', '/a/./b', '/a/../b', '/a/.', '/a/..']) {
+      assert.throws(
+        () => parseRouteMatch(path),
+        /must not contain "\/\/", "\." or "\.\." segments/,
+      );
+    }
+    assert.deepEqual(parseRouteMatch('/a.b/.well-known'), {
+      methods: null,
+      path: '/a.b/.well-known',
+    });
+  });
+});
+
+describe('pathReadings', () => {
+  it('reads a plain path one way', () => {
+    assert.deepEqual(pathReadings('/orders/1'), ['/orders/1']);
+  });
+
+  it('adds decoded and normalised readings, the path as sent first', () => {
+    assert.deepEqual(pathReadings('/a%20b'), ['/a%20b', '/a b']);
+    assert.deepEqual(pathReadings('//limited'), ['//limited', '/limited']);
+    assert.deepEqual(pathReadings('/x/../limited'), ['/x/../limited', '/limited']);
+    assert.deepEqual(pathReadings('/%2e%2e/limited'), [
+      '/%2e%2e/limited',
+      '/../limited',
+      '/limited',
+    ]);
+    assert.deepEqual(pathReadings('/limited/.'), ['/limited/.', '/limited/']);
+    assert.deepEqual(pathReadings('/%E0%A4%A'), ['/%E0%A4%A']);
   });
 });

@@ -34,4 +34,46 @@ describe('Express 4 specifics', () => {
     assert.deepEqual(res.body, { error: 'async boom' });
     await request(app()).get('/async-ok').expect(200, { ok: true });
   });
+
+  describe('per app, with two apps on one copy of Express 4', () => {
+    const instances: ResilienceMiddleware[] = [];
+    afterEach(async () => {
+      await Promise.all(instances.splice(0).map((i) => i.close()));
+    });
+
+    /**
+     * An app whose handler returns a rejecting thenable (not a promise: an ignored one would
+     * be an unhandled rejection) and answers 200 a turn later unless the rejection reached the
+     * error handler first.
+     */
+    const appWith = (options: Parameters<typeof resilience>[1] | null) => {
+      const a = express4();
+      if (options !== null) {
+        const instance = resilience({}, options);
+        instances.push(instance);
+        a.use(instance);
+      }
+      a.get('/reject', (_req, res) => {
+        setImmediate(() => {
+          if (!res.headersSent) res.json({ forwarded: false });
+        });
+        return { then: (_ok: unknown, fail: (err: Error) => void) => fail(new Error('boom')) };
+      });
+      a.use((err: Error, _req: unknown, res: express4.Response, _next: unknown) => {
+        res.status(500).json({ forwarded: err.message });
+      });
+      return a;
+    };
+
+    it('leaves an app with express4AsyncErrors: false and an app without the pack unchanged', async () => {
+      const patched = appWith({});
+      const optedOut = appWith({ express4AsyncErrors: false });
+      const plain = appWith(null);
+      await request(patched).get('/reject').expect(500, { forwarded: 'boom' });
+      await request(optedOut).get('/reject').expect(200, { forwarded: false });
+      await request(plain).get('/reject').expect(200, { forwarded: false });
+      // The opted-in app still forwards after the others ran.
+      await request(patched).get('/reject').expect(500, { forwarded: 'boom' });
+    });
+  });
 });

@@ -579,14 +579,20 @@ export class ResourcePool<T> implements PoolEvents {
         this.#refuse(borrower, 'factory-error', this.#unavailableError(this.#failure));
         return;
       }
-      if (gp.spareResourceCapacity < 1 && this.#queue.length >= this.#maxWaiting) {
+      // Queued callers that a member being created will serve are not waiting for a
+      // borrowed one: only the rest count against maxWaiting, so that a burst on a cold pool
+      // gets `max + maxWaiting` slots like a warm one. (generic-pool's size counts creates in
+      // flight; available and borrowed are every member it made.)
+      const creating = gp.size - gp.available - gp.borrowed;
+      const waiting = this.#queue.length - (creating > 0 ? creating : 0);
+      if (gp.spareResourceCapacity < 1 && waiting >= this.#maxWaiting) {
         this.#refuse(
           borrower,
           'queue-full',
           withoutStack(
             () =>
               new PoolExhaustedError(
-                `Pool "${this.name}" is exhausted: ${this.#queue.length} acquires already wait`,
+                `Pool "${this.name}" is exhausted: ${waiting} acquires already wait`,
                 { resource: this.name, reason: 'queue-full' },
               ),
           ),

@@ -106,6 +106,57 @@ describe('health probes under a saturated pool', function () {
     });
   }
 
+  it('custom kind: the probe runs while every member is leased and calls wait; a failing probe still turns it down', async () => {
+    const hold = deferred();
+    const made: { id: number; probes: number }[] = [];
+    let healthy = true;
+    r = resilience(
+      { health: { details: true } },
+      {
+        resources: {
+          db: {
+            factory: {
+              create: async () => {
+                const member = { id: made.length + 1, probes: 0 };
+                made.push(member);
+                return member;
+              },
+              destroy: async () => undefined,
+            },
+            probe: async (member) => {
+              member.probes++;
+              if (!healthy) throw new Error('SELECT 1 failed');
+            },
+            pool: { max: 1, maxWaiting: 1, acquireTimeout: 10_000 },
+            health: { interval: 10, timeout: 200, unhealthyThreshold: 1 },
+          },
+        },
+      },
+    );
+    await r.ready();
+    const app = express();
+    app.use(r);
+    const db = r.resources.custom<{ id: number; probes: number }>('db');
+    const leases = [0, 1].map(() => track(db.use(() => hold.promise, { timeoutMs: 15_000 })));
+    await eventually(
+      () => db.stats().borrowed === 1 && db.stats().pending === 1,
+      'a saturated pool',
+    );
+    const saturated = await probesSince(app, 'db', Date.now());
+    assert.equal(saturated.status, 200);
+    assert.ok(
+      saturated.recent.every((h) => h.ok),
+      `probes failed: ${JSON.stringify(saturated.recent)}`,
+    );
+    assert.ok(made.some((m) => m.probes > 0));
+
+    healthy = false;
+    await eventually(async () => (await readiness(app, 'db')).status === 503, 'down');
+    assert.equal((await readiness(app, 'db')).check.status, 'down');
+    hold.resolve();
+    await eventually(() => leases.every((l) => l.settled), 'the leases to end');
+  });
+
   it('Redis: /readyz stays 200 while every connection is leased and calls wait; a stopped server still turns it down', async () => {
     const redis = await startRedis();
     const hold = deferred();

@@ -108,7 +108,11 @@ describe('health probes under a saturated pool', function () {
 
   it('custom kind: the probe runs while every member is leased and calls wait; a failing probe still turns it down', async () => {
     const hold = deferred();
-    const made: { id: number; probes: number }[] = [];
+    interface Member {
+      id: number;
+      probes: number;
+    }
+    const made: Member[] = [];
     let healthy = true;
     r = resilience(
       { health: { details: true } },
@@ -116,14 +120,14 @@ describe('health probes under a saturated pool', function () {
         resources: {
           db: {
             factory: {
-              create: async () => {
+              create: async (): Promise<Member> => {
                 const member = { id: made.length + 1, probes: 0 };
                 made.push(member);
                 return member;
               },
               destroy: async () => undefined,
             },
-            probe: async (member) => {
+            probe: async (member: Member) => {
               member.probes++;
               if (!healthy) throw new Error('SELECT 1 failed');
             },
@@ -136,7 +140,7 @@ describe('health probes under a saturated pool', function () {
     await r.ready();
     const app = express();
     app.use(r);
-    const db = r.resources.custom<{ id: number; probes: number }>('db');
+    const db = r.resources.custom<Member>('db');
     const leases = [0, 1].map(() => track(db.use(() => hold.promise, { timeoutMs: 15_000 })));
     await eventually(
       () => db.stats().borrowed === 1 && db.stats().pending === 1,

@@ -470,7 +470,8 @@ export class ResourcePool<T> implements PoolEvents {
    *
    * Rejects with:
    * - `PoolExhaustedError` reason `queue-full` at once when the pool is at `max`, no member is
-   *   idle and `maxWaiting` acquires already wait; reason `acquire-timeout` after
+   *   idle and `maxWaiting` acquires already wait beyond those that members being created will
+   *   serve (a cold pool admits `max + maxWaiting`); reason `acquire-timeout` after
    *   `min(acquireTimeout, options.timeoutMs)` ms (at once when that is <= 0);
    * - `ResourceUnavailableError` (`cause`: the factory's error) at once while the factory is
    *   failing and no member is idle — including acquires that were already waiting;

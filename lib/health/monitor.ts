@@ -1,4 +1,4 @@
-import { InvalidArgumentError, TimeoutError } from '../errors.js';
+import { InvalidArgumentError, PoolExhaustedError, TimeoutError } from '../errors.js';
 import { systemClock } from '../policies/clock.js';
 import type { Clock } from '../policies/clock.js';
 import type {
@@ -172,9 +172,11 @@ function percent(ratio: number): number {
  *
  * A check starts `unknown`; its first success makes it `up`. `unhealthyThreshold` consecutive
  * failures make it `down` (from `unknown` or `up`), and `healthyThreshold` consecutive
- * successes bring it back `up`. An `up` check is reported `degraded` while its pool
- * utilisation or recent error rate is above the check's thresholds; that is judged after every
- * probe and again whenever a report is read, so it follows the live signals.
+ * successes bring it back `up`. A probe rejected with `PoolExhaustedError` could not run: it
+ * is recorded as `skipped` and changes neither the status nor the streaks. An `up` check is
+ * reported `degraded` while its pool utilisation or recent error rate is above the check's
+ * thresholds; that is judged after every probe and again whenever a report is read, so it
+ * follows the live signals.
  *
  * Every timer is unref'd; {@link close} clears them all and aborts running probes.
  */
@@ -395,12 +397,12 @@ export class HealthMonitor {
     const started = this.#clock.now();
     return new Promise<void>((resolve) => {
       let done = false;
-      const settle = (record: boolean, error?: string): void => {
+      const settle = (record: boolean, error?: string, skipped = false): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         entry.cancel = undefined;
-        if (record && entry.active && !this.#closed) this.#record(entry, started, error);
+        if (record && entry.active && !this.#closed) this.#record(entry, started, error, skipped);
         resolve();
       };
       const timer = setTimeout(() => {
@@ -426,21 +428,29 @@ export class HealthMonitor {
       }
       outcome.then(
         () => settle(true),
-        (error: unknown) => settle(true, probeErrorMessage(error)),
+        // A probe turned away by an exhausted pool could not run: saturation is load, not ill
+        // health, and counting it would take every replica out of rotation at once.
+        (error: unknown) =>
+          settle(true, probeErrorMessage(error), error instanceof PoolExhaustedError),
       );
     });
   }
 
-  #record(entry: Entry, started: number, error: string | undefined): void {
+  #record(entry: Entry, started: number, error: string | undefined, skipped: boolean): void {
     const { options } = entry;
     const at = this.#clock.now();
     const ok = error === undefined;
+    const latencyMs = Math.max(0, at - started);
     const result: HealthCheckResult = ok
-      ? { at, ok, latencyMs: Math.max(0, at - started) }
-      : { at, ok, latencyMs: Math.max(0, at - started), error };
+      ? { at, ok, latencyMs }
+      : skipped
+        ? { at, ok, latencyMs, error, skipped }
+        : { at, ok, latencyMs, error };
     entry.history.push(Object.freeze(result));
     if (entry.history.length > options.history) entry.history.shift();
-    if (ok) {
+    if (skipped) {
+      // Neither a success nor a failure: the status and both streaks stay as they were.
+    } else if (ok) {
       entry.successes++;
       entry.failures = 0;
       if (

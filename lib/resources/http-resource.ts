@@ -280,9 +280,10 @@ export class HttpResource extends PooledResource<Client> {
   }
 
   /**
-   * One health check: `GET health.path` (with the default headers) on a pooled connection,
-   * within `health.timeout`, bypassing the breaker and retries (a check must reach the
-   * upstream even while the breaker is open). Resolves on a 2xx or 3xx answer; rejects with
+   * One health check: `GET health.path` (with the default headers) within `health.timeout`,
+   * on the probe's own connection rather than a pooled one (a saturated pool must not fail
+   * it, see {@link PooledResource.probeWith}), bypassing the breaker and retries (a check
+   * must reach the upstream even while the breaker is open). Resolves on a 2xx or 3xx answer; rejects with
    * `UpstreamError` (its `statusCode` set) on any other, or with the call's error.
    */
   async probe(signal: AbortSignal): Promise<void> {
@@ -298,9 +299,8 @@ export class HttpResource extends PooledResource<Client> {
     const both = AbortSignal.any([signal, deadline.signal]);
     let response: HttpResponse;
     try {
-      response = await this.pool.use((client) => exchange(client, request, this.#limits, both), {
+      response = await this.probeWith((client) => exchange(client, request, this.#limits, both), {
         signal: both,
-        timeoutMs: timeout,
         isBroken,
       });
     } catch (err) {

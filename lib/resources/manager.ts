@@ -26,7 +26,10 @@ export interface CustomResourceDefinition<T> {
   /** The `kind` label in metrics and health; default `custom`. */
   kind?: string;
   factory: PoolFactory<T>;
-  /** Health probe run with a borrowed member; default: borrowing (and validating) one. */
+  /**
+   * Health probe, run on a member of its own made by `factory` outside the pool (a saturated
+   * pool does not fail it); default: making (and validating) that member.
+   */
   // Method syntax keeps definitions of any member type assignable to the options' map.
   probe?(member: T, signal: AbortSignal): Promise<void>;
   pool?: Partial<PoolConfig>;
@@ -79,14 +82,23 @@ export class CustomResource<T> extends PooledResource<T> {
     return this.execute(fn, { ...options, idempotent: options.idempotent ?? false });
   }
 
+  /**
+   * The definition's probe on the probe's own member, outside the pool (see
+   * {@link PooledResource.probeWith}); without one, making and validating that member is the
+   * check. A member whose probe failed is destroyed: the next probe starts on a fresh one.
+   */
   probe(signal: AbortSignal): Promise<void> {
     const definition = this.definition;
-    return this.pool.use(
+    return this.probeWith(
       (member) =>
         definition.probe === undefined ? Promise.resolve() : definition.probe(member, signal),
-      { signal },
+      { signal, isBroken: always },
     );
   }
+}
+
+function always(): boolean {
+  return true;
 }
 
 /** Errors that count against a resource's recent error rate (for `degraded`). */

@@ -470,7 +470,8 @@ export class ResourcePool<T> implements PoolEvents {
    *
    * Rejects with:
    * - `PoolExhaustedError` reason `queue-full` at once when the pool is at `max`, no member is
-   *   idle and `maxWaiting` acquires already wait; reason `acquire-timeout` after
+   *   idle and `maxWaiting` acquires already wait beyond those that members being created will
+   *   serve (a cold pool admits `max + maxWaiting`); reason `acquire-timeout` after
    *   `min(acquireTimeout, options.timeoutMs)` ms (at once when that is <= 0);
    * - `ResourceUnavailableError` (`cause`: the factory's error) at once while the factory is
    *   failing and no member is idle — including acquires that were already waiting;
@@ -579,14 +580,20 @@ export class ResourcePool<T> implements PoolEvents {
         this.#refuse(borrower, 'factory-error', this.#unavailableError(this.#failure));
         return;
       }
-      if (gp.spareResourceCapacity < 1 && this.#queue.length >= this.#maxWaiting) {
+      // Queued callers that a member being created will serve are not waiting for a
+      // borrowed one: only the rest count against maxWaiting, so that a burst on a cold pool
+      // gets `max + maxWaiting` slots like a warm one. (generic-pool's size counts creates in
+      // flight; available and borrowed are every member it made.)
+      const creating = gp.size - gp.available - gp.borrowed;
+      const waiting = this.#queue.length - (creating > 0 ? creating : 0);
+      if (gp.spareResourceCapacity < 1 && waiting >= this.#maxWaiting) {
         this.#refuse(
           borrower,
           'queue-full',
           withoutStack(
             () =>
               new PoolExhaustedError(
-                `Pool "${this.name}" is exhausted: ${this.#queue.length} acquires already wait`,
+                `Pool "${this.name}" is exhausted: ${waiting} acquires already wait`,
                 { resource: this.name, reason: 'queue-full' },
               ),
           ),

@@ -19,6 +19,8 @@ import { AttemptAbort } from './abort-source.js';
 import type { AbortSource } from './abort-source.js';
 import { Listeners, ResourcePool } from './pool.js';
 import type { Borrower, PoolFactory } from './pool.js';
+import { ProbeMember } from './probe-member.js';
+import type { ProbeUseOptions } from './probe-member.js';
 import type { CallEvents, CallOutcome, Disposable, ManagedResource, PoolStats } from './types.js';
 import { invalidOption } from '../policies/invalid-option.js';
 
@@ -255,6 +257,7 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
   readonly #backoff: RetryConfig['backoff'];
   readonly #nonIdempotent: boolean;
   readonly #random: () => number;
+  readonly #probeMember: ProbeMember<T>;
   #closed = false;
   #closing: Promise<void> | undefined = undefined;
   readonly #callListeners = new Listeners<[outcome: CallOutcome, durationMs: number]>(
@@ -338,10 +341,26 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
     this.#enforce = breaker.enforce !== false;
     // Last: the pool validates its own options, and nothing above holds resources.
     this.pool = new ResourcePool<T>(factory, { ...options.pool, name });
+    this.#probeMember = new ProbeMember(factory, name);
   }
 
-  /** One health probe; resolves when healthy, rejects with the reason otherwise. */
+  /**
+   * One health probe; resolves when healthy, rejects with the reason otherwise. Kinds run it
+   * through {@link PooledResource.probeWith}, not the pool.
+   */
   abstract probe(signal: AbortSignal): Promise<void>;
+
+  /**
+   * Runs a health probe's `fn` on a member of its own, made by the pool's factory outside the
+   * pool (one kept between probes, see {@link ProbeMember}): a pool saturated by traffic
+   * neither delays nor fails the probe. Bypasses the breaker, retries and call events.
+   * Rejects with `signal.reason` when it aborts before a member is ready,
+   * `ResourceUnavailableError` when no member can be created, `PoolClosedError` after close,
+   * or as `fn` does.
+   */
+  protected probeWith<R>(fn: (member: T) => Promise<R>, options: ProbeUseOptions): Promise<R> {
+    return this.#probeMember.use(fn, options);
+  }
 
   /** Starts the pool (warming `min` members); idempotent; never rejects. */
   start(): Promise<void> {
@@ -363,7 +382,8 @@ export abstract class PooledResource<T> implements ManagedResource, CallEvents {
   close(graceMs?: number): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
-    this.#closing = this.pool.close(graceMs);
+    const probe = this.#probeMember.close();
+    this.#closing = this.pool.close(graceMs).finally(() => probe);
     return this.#closing;
   }
 

@@ -255,10 +255,12 @@ export class RedisResource extends PooledResource<RedisConnection> {
   }
 
   /**
-   * One health check: `PING` on a pooled connection within `health.timeout`, bypassing the
-   * breaker and retries (a check must reach the server even while the breaker is open).
-   * Resolves on `PONG`; rejects with `TimeoutError`, `ResourceUnavailableError` (no connection
-   * can be made; the cause says why) or the pool's errors.
+   * One health check: `PING` within `health.timeout` on the probe's own connection rather
+   * than a pooled one (a saturated pool must not fail it, see
+   * {@link PooledResource.probeWith}), bypassing the breaker and retries (a check must reach
+   * the server even while the breaker is open). Resolves on `PONG`; rejects with
+   * `TimeoutError`, `ResourceUnavailableError` (no connection can be made; the cause says
+   * why) or `PoolClosedError` after close.
    */
   async probe(signal: AbortSignal): Promise<void> {
     const timeout = this.#config.health.timeout;
@@ -266,11 +268,7 @@ export class RedisResource extends PooledResource<RedisConnection> {
     try {
       reply = await withTimeout(timeout, (deadline) => {
         const both = AbortSignal.any([signal, deadline.signal]);
-        return this.pool.use((conn) => conn.ping(), {
-          signal: both,
-          timeoutMs: timeout,
-          isBroken,
-        });
+        return this.probeWith((conn) => conn.ping(), { signal: both, isBroken });
       });
     } catch (err) {
       if (isTimeoutError(err) && err.message.startsWith('Deadline')) {

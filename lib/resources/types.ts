@@ -19,6 +19,11 @@ export interface HealthCheckResult {
   latencyMs: number;
   /** The error message of a failed check (never a secret: no URLs with credentials). */
   error?: string | undefined;
+  /**
+   * True when the probe could not run (its pool was exhausted: load, not ill health). `ok` is
+   * false, but the check's status and thresholds ignore it: the last status stands.
+   */
+  skipped?: boolean | undefined;
 }
 
 /** What a health check reports upwards; `details` is shown only when health details are on. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import FakeTimers from '@sinonjs/fake-timers';
-import { InvalidArgumentError, isTimeoutError } from '../../lib/errors.js';
+import { InvalidArgumentError, PoolExhaustedError, isTimeoutError } from '../../lib/errors.js';
 import type { HealthCheck, HealthCheckOptions } from '../../lib/health/check.js';
 import { HealthMonitor } from '../../lib/health/monitor.js';
 import type { HealthStatusChange } from '../../lib/health/monitor.js';
@@ -162,6 +162,42 @@ describe('HealthMonitor', () => {
       await probe(check);
       assert.equal(monitor.report('api').status, 'down');
       assert.equal(monitor.report('api').reason, 'bad probe');
+    });
+
+    it('records a probe turned away by an exhausted pool as skipped: the last status and streaks stand (regression)', async () => {
+      const check = new ScriptedCheck();
+      monitor.add(check, { ...OPTIONS, unhealthyThreshold: 1 });
+      const exhausted = (reason: 'queue-full' | 'acquire-timeout') => () =>
+        Promise.reject(
+          new PoolExhaustedError('Pool "api" is exhausted', { resource: 'api', reason }),
+        );
+      check.behaviour = exhausted('queue-full');
+      await probe(check);
+      assert.equal(monitor.report('api').status, 'unknown', 'a skipped probe is no verdict');
+      check.pass();
+      await probe(check);
+      check.behaviour = exhausted('acquire-timeout');
+      await probe(check, 3);
+      const report = monitor.report('api');
+      assert.equal(report.status, 'up');
+      assert.equal(report.details?.consecutiveFailures, 0);
+      assert.equal(report.details?.consecutiveSuccesses, 1);
+      assert.equal(report.history.length, 5);
+      assert.deepEqual(
+        report.history.map((r) => [r.ok, r.skipped === true]),
+        [
+          [false, true],
+          [true, false],
+          [false, true],
+          [false, true],
+          [false, true],
+        ],
+      );
+      assert.match(report.history[4]!.error!, /exhausted/);
+      // A real failure still counts at once.
+      check.fail();
+      await probe(check);
+      assert.equal(monitor.report('api').status, 'down');
     });
   });
 

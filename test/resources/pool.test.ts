@@ -285,6 +285,32 @@ describe('ResourcePool', () => {
       pool.release(a);
     });
 
+    it('admits max + maxWaiting acquires on a cold pool: callers served by members being created do not wait in the queue (regression)', async () => {
+      const pool = makePool({ max: 2, maxWaiting: 2 });
+      factory.gate = deferred();
+      const burst = [1, 2, 3, 4].map(() => track(pool.acquire()));
+      await flush();
+      assert.deepEqual(
+        burst.map((state) => state.settled),
+        [false, false, false, false],
+        'the whole burst is admitted while the members are created',
+      );
+      assert.equal(pool.stats().creating, 2);
+      await assert.rejects(
+        pool.acquire(),
+        (err: unknown) => err instanceof PoolExhaustedError && err.reason === 'queue-full',
+      );
+      factory.gate.resolve();
+      await flush();
+      const first = burst.filter((state) => state.settled);
+      assert.equal(first.length, 2);
+      assert.equal(factory.created, 2);
+      for (const state of first) pool.release(state.value!);
+      await flush();
+      assert.ok(burst.every((state) => state.settled && state.error === undefined));
+      for (const state of burst.filter((s) => !first.includes(s))) pool.release(state.value!);
+    });
+
     it('serves an idle member even with maxWaiting 0', async () => {
       const pool = makePool({ max: 1, maxWaiting: 0 });
       const a = await pool.acquire();

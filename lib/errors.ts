@@ -25,7 +25,7 @@ export type ResilienceErrorCode =
 /**
  * Runs `create` with stack capture switched off. Rejections on hot paths (429, 503) are
  * expected traffic, and capturing a stack nobody reads costs more than the rest of the
- * rejection (STYLE.md: "no stack capture where none is read").
+ * rejection.
  */
 export function withoutStack<T>(create: () => T): T {
   const limit = Error.stackTraceLimit;

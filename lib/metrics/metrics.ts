@@ -55,8 +55,8 @@ interface Disposable {
 }
 
 /**
- * Gauges whose value is read from live objects at scrape time (STYLE.md: "pools expose a
- * stats snapshot that gauges read"). Kept per gauge, not per instance, because two middleware
+ * Gauges whose value is read from live objects at scrape time: pools and breakers expose a
+ * stats snapshot, and nothing updates a gauge on the hot path. Kept per gauge, not per instance, because two middleware
  * instances sharing one registry share the gauge object prom-client hands back.
  */
 const gaugeReaders = new WeakMap<Gauge, Set<(gauge: Gauge) => void>>();

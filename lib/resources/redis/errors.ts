@@ -1,4 +1,3 @@
-import { ReplyError } from 'ioredis';
 import {
   ResourceUnavailableError,
   TimeoutError,
@@ -126,9 +125,12 @@ const NETWORK_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
-/** True for a Redis error reply (`ERR …`, `WRONGTYPE …`, `READONLY …`). */
+/**
+ * True for a Redis error reply (`ERR …`, `WRONGTYPE …`, `READONLY …`). By name, not class: a
+ * client of another ioredis copy or major raises its own `ReplyError` class.
+ */
 export function isReplyError(error: unknown): boolean {
-  return error instanceof (ReplyError as typeof Error);
+  return error instanceof Error && error.name === 'ReplyError';
 }
 
 /**

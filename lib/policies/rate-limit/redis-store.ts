@@ -37,7 +37,7 @@ export interface RedisStoreOptions {
    * merely slow because many calls are queued ahead of it (a burst on a busy host) is not an
    * outage and still counts. A call also gives up after ten times this long whatever else
    * answers (a silent node of a cluster whose other nodes answer). Default 500. A number in
-   * [1, 214748364].
+   * [1, 2147483647].
    */
   timeoutMs?: number;
   /**
@@ -116,10 +116,9 @@ interface Batch {
   contexts: unknown[];
 }
 
-// A call gives up after this many timeouts whatever else answers, and the longest wait must
-// still fit a timer.
+const MAX_TIMEOUT = 2_147_483_647;
+// A call gives up after this many timeouts whatever else answers.
 const MAX_WAIT_FACTOR = 10;
-const MAX_TIMEOUT = Math.floor(2_147_483_647 / MAX_WAIT_FACTOR);
 const DEFAULT_TIMEOUT = 500;
 const NO_SCRIPT = 'NOSCRIPT';
 const COMMAND_TIMED_OUT = 'Command timed out';
@@ -186,6 +185,8 @@ export class RedisStore implements RateLimitStore, ObservableStore {
   readonly timeoutMs: number;
   /** Most decisions per script call (1 on a Redis Cluster). */
   readonly maxBatch: number;
+  // The longest any call waits.
+  private readonly maxWaitMs: number;
 
   private readonly client: RedisStoreClient;
   private readonly prepared = new Map<RateLimitRule, Prepared>();
@@ -210,7 +211,7 @@ export class RedisStore implements RateLimitStore, ObservableStore {
   /**
    * @throws InvalidArgumentError when `client` is not an ioredis client (the message names
    *   the method it lacks), `keyPrefix` is not a string, `timeoutMs` is not a number in
-   *   [1, 214748364], or `maxBatch` is not an integer in [1, 1000].
+   *   [1, 2147483647], or `maxBatch` is not an integer in [1, 1000].
    */
   constructor(options: RedisStoreOptions) {
     const {
@@ -250,6 +251,7 @@ export class RedisStore implements RateLimitStore, ObservableStore {
     this.client = client;
     this.keyPrefix = keyPrefix;
     this.timeoutMs = timeoutMs;
+    this.maxWaitMs = Math.min(timeoutMs * MAX_WAIT_FACTOR, MAX_TIMEOUT);
     // A script's keys must share a slot on a cluster.
     this.maxBatch = client.isCluster === true ? 1 : maxBatch;
   }
@@ -561,7 +563,7 @@ export class RedisStore implements RateLimitStore, ObservableStore {
     const quietSince = Math.max(this.lastHeard, sentAt[i] as number);
     // Silence times out every waiting call; otherwise only those that waited the longest.
     const end = now - quietSince >= timeoutMs ? pending.length : 0;
-    const longest = now - timeoutMs * MAX_WAIT_FACTOR;
+    const longest = now - this.maxWaitMs;
     while (i < pending.length && (i < end || (sentAt[i] as number) <= longest)) {
       const call = pending[i];
       pending[i] = undefined;
@@ -575,7 +577,7 @@ export class RedisStore implements RateLimitStore, ObservableStore {
     if (this.pending.length === 0) return;
     const next = Math.min(
       Math.max(this.lastHeard, sentAt[this.head] as number) + timeoutMs,
-      (sentAt[this.head] as number) + timeoutMs * MAX_WAIT_FACTOR,
+      (sentAt[this.head] as number) + this.maxWaitMs,
     );
     this.arm(Math.max(1, next - now));
   };

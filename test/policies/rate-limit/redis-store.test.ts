@@ -490,7 +490,7 @@ for (const io of IOREDIS_MAJORS)
         () => new RedisStore({ client, keyPrefix: 1 as unknown as string }),
         /keyPrefix/,
       );
-      for (const timeoutMs of [0, -1, Number.NaN, 2 ** 31, 214_748_365]) {
+      for (const timeoutMs of [0, -1, Number.NaN, 2 ** 31]) {
         assert.throws(() => new RedisStore({ client, timeoutMs }), /timeoutMs/);
       }
       for (const maxBatch of [0, 1.5, 1001, Number.NaN]) {

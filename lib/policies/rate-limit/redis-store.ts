@@ -1,5 +1,5 @@
 import { ResourceUnavailableError, TimeoutError, withoutStack } from '../../errors.js';
-import { redisFailure } from '../../resources/redis/errors.js';
+import { redactRedisError, redisFailure } from '../../resources/redis/errors.js';
 import { invalidOption } from '../invalid-option.js';
 import { fixedWindowSizeUs } from './fixed-window.js';
 import { gcraIntervalUs } from './gcra.js';
@@ -608,6 +608,7 @@ export class RedisStore implements RateLimitStore, ObservableStore {
   /** What a caller sees of a failed call: ours for timeouts and outages, else Redis's own. */
   private storeError(error: unknown): unknown {
     if (error instanceof TimeoutError) return error;
+    redactRedisError(error);
     if (error instanceof Error && error.message === COMMAND_TIMED_OUT) {
       return this.timeoutError(error);
     }

@@ -241,8 +241,8 @@ function policySetSchema(withEnv: boolean): SchemaOf<PolicySet> {
       ),
       storeTimeout: leaf(
         duration({ min: 1 }),
-        '50ms',
-        'Shared store: longest a decision waits for it; then the `onStoreError` fallback decides.',
+        '500ms',
+        'Shared store: how long it may stay silent (no reply at all) while decisions wait for it; then they go to the `onStoreError` fallback. A reply that is only slow because a burst queued many decisions ahead of it still counts. A decision waits at most 10× this in any case.',
       ),
       storeRetryInterval: leaf(
         duration({ min: 1 }),

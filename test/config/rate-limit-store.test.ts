@@ -16,10 +16,10 @@ function problemsFor(input: ResilienceConfigInput): string[] {
 }
 
 describe('config: shared rate-limit store settings', () => {
-  it('defaults: 50 ms timeout, 1 s retry interval, one instance, block cache on, rl: prefix', () => {
+  it('defaults: 500 ms timeout, 1 s retry interval, one instance, block cache on, rl: prefix', () => {
     const { rateLimit } = resolveConfig({}, { environment: noEnv }).middleware.defaults;
     assert.equal(rateLimit.onStoreError, 'local');
-    assert.equal(rateLimit.storeTimeout, 50);
+    assert.equal(rateLimit.storeTimeout, 500);
     assert.equal(rateLimit.storeRetryInterval, 1000);
     assert.equal(rateLimit.expectedInstances, 1);
     assert.equal(rateLimit.blockCache, true);

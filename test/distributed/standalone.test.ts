@@ -13,13 +13,12 @@ import type { RedisServer } from '../helpers/redis-server.js';
 
 const DAY = 24 * 3_600_000;
 /**
- * The store timeouts of these tests. The default (50 ms) is for production. Three instances,
- * Redis and the load generator sharing a CI runner's few cores answer later than that under
- * 300 concurrent requests, and every late reply is (rightly) a local decision, which would
- * blur what the exactness tests count: the shared counters. The outage route keeps a timeout
- * well below Redis's pause, so its fallback still shows.
+ * The exactness tests run with the default store timeout (500 ms of silence): three
+ * instances, Redis and the load generator sharing a CI runner's few cores answer 300
+ * concurrent requests slowly, and a slow reply must not turn into a local decision. The
+ * outage route keeps a timeout well below Redis's pause, so its fallback still shows.
  */
-const STORE_TIMEOUT_MS = 5000;
+const STORE_TIMEOUT_MS = 500;
 const OUTAGE_TIMEOUT_MS = 1000;
 const PAUSE_MS = 5000;
 
@@ -40,7 +39,6 @@ describe('distributed rate limits: three instances on one Redis', function () {
             key: 'header:x-client',
             store: 'redis:shared',
             expectedInstances: 3,
-            storeTimeout: STORE_TIMEOUT_MS,
             storeRetryInterval: '200ms',
           },
         },
@@ -150,6 +148,18 @@ describe('distributed rate limits: three instances on one Redis', function () {
     assertAnswered(down, OUTAGE_TIMEOUT_MS);
     assert.equal(admitted(down), 45);
     assert.equal(await apps.metric('resilience_rate_limit_store_up', { route: 'outage' }), 0);
+    // With the default storeTimeout too: a refused connection is an outage at once, and no
+    // decision waited for the timeout.
+    const fixedDown = await apps.fire('/fixed', 'killed', 30);
+    assertAnswered(fixedDown, STORE_TIMEOUT_MS);
+    assert.equal(admitted(fixedDown), 30);
+    assert.equal(
+      await apps.metric('resilience_rate_limit_fallbacks_total', {
+        route: 'fixed',
+        reason: 'timeout',
+      }),
+      0,
+    );
 
     await server.restart();
     // Each instance's client reconnects (with backoff) and its store probes Redis again.

@@ -171,7 +171,7 @@ describe('resilience() with rateLimit.store redis:<name>', () => {
     await redisCommand(server.port, ['CLIENT', 'PAUSE', 5000, 'WRITE']);
     try {
       const a = app(mw);
-      // Answered long before Redis would have: the default 50 ms store timeout.
+      // Answered long before Redis would have: the default 500 ms store timeout.
       const res = await request(a).get('/orders').timeout(2500);
       assert.equal(res.status, 200);
       assert.equal((await request(a).get('/orders').timeout(2500)).status, 429);

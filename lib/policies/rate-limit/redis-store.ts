@@ -1,7 +1,5 @@
-import { Command } from 'ioredis';
-import type { Cluster, Redis } from 'ioredis';
 import { ResourceUnavailableError, TimeoutError, withoutStack } from '../../errors.js';
-import { redisFailure } from '../../resources/redis/errors.js';
+import { redactRedisError, redisFailure } from '../../resources/redis/errors.js';
 import { invalidOption } from '../invalid-option.js';
 import { fixedWindowSizeUs } from './fixed-window.js';
 import { gcraIntervalUs } from './gcra.js';
@@ -9,20 +7,37 @@ import { FIXED_WINDOW_SCRIPT, GCRA_SCRIPT } from './redis/scripts.js';
 import type { RedisScript } from './redis/scripts.js';
 import type { RateLimitDecision, RateLimitRule, RateLimitStore } from './store.js';
 
+/**
+ * What the store uses of an ioredis client (5 or 6): its public command methods only, so a
+ * client from another copy or major of ioredis than the pack's own works as well.
+ */
+export interface RedisStoreClient {
+  evalsha(sha: string, numkeys: number, ...args: string[]): Promise<unknown>;
+  eval(script: string, numkeys: number, ...args: string[]): Promise<unknown>;
+  del(key: string): Promise<unknown>;
+  /** True on a Redis Cluster client. */
+  readonly isCluster?: boolean;
+}
+
 /** Options of {@link RedisStore}. */
 export interface RedisStoreOptions {
   /**
-   * The ioredis client: a `Redis` (standalone, or a sentinel-resolved master) or a `Cluster`.
-   * The store only sends commands on it (many at once: ioredis pipelines them) and never
-   * closes it. Give it `enableOfflineQueue: false` so that a command sent while it is
-   * disconnected fails at once instead of waiting for the timeout.
+   * The ioredis client (major 5 or 6): a `Redis` (standalone, or a sentinel-resolved master)
+   * or a `Cluster`. The store only sends commands on it through its public methods (many at
+   * once: ioredis pipelines them) and never closes it. Give it `enableOfflineQueue: false` so
+   * that a command sent while it is disconnected fails at once instead of waiting for the
+   * timeout.
    */
-  client: Redis | Cluster;
+  client: RedisStoreClient;
   /** Prepended to every key, after the client's own `keyPrefix`. Default `'rl:'`. */
   keyPrefix?: string;
   /**
-   * Milliseconds a decision may wait for its reply before it rejects with `TimeoutError`.
-   * Default 50. A number in [1, 2147483647].
+   * Milliseconds of silence after which the decisions waiting for Redis reject with
+   * `TimeoutError`: no reply at all came for this long while they waited. A reply that is
+   * merely slow because many calls are queued ahead of it (a burst on a busy host) is not an
+   * outage and still counts. A call also gives up after ten times this long whatever else
+   * answers (a silent node of a cluster whose other nodes answer). Default 500. A number in
+   * [1, 2147483647].
    */
   timeoutMs?: number;
   /**
@@ -32,6 +47,18 @@ export interface RedisStoreOptions {
    * sends one key per call).
    */
   maxBatch?: number;
+}
+
+/**
+ * One command in flight. The timeout sweep may settle it before its reply comes; the reply is
+ * then ignored.
+ */
+class Call {
+  settled = false;
+  constructor(
+    readonly onReply: (reply: unknown) => void,
+    readonly onError: (error: unknown) => void,
+  ) {}
 }
 
 /** What one rule sends besides its keys and costs, and the decisions waiting to be sent. */
@@ -90,6 +117,9 @@ interface Batch {
 }
 
 const MAX_TIMEOUT = 2_147_483_647;
+// A call gives up after this many timeouts whatever else answers.
+const MAX_WAIT_FACTOR = 10;
+const DEFAULT_TIMEOUT = 500;
 const NO_SCRIPT = 'NOSCRIPT';
 const COMMAND_TIMED_OUT = 'Command timed out';
 // Expired entries are dropped from the front of the timeout queue; the arrays are compacted
@@ -109,7 +139,15 @@ function emptyBatch(): Batch {
   return { keys: [], costs: [], resolves: [], rejects: [], observers: [], contexts: [] };
 }
 
-function toVoid(): void {}
+// The client methods the store calls.
+const CLIENT_METHODS = ['evalsha', 'eval', 'del'] as const;
+
+/** A Redis client's socket, whose writes one tick's commands share. */
+interface Corkable {
+  readonly writable: boolean;
+  cork(): void;
+  uncork(): void;
+}
 
 /**
  * Rate-limit counters in Redis, shared by every instance of a service: GCRA and fixed window
@@ -125,10 +163,13 @@ function toVoid(): void {}
  * for many decisions, not for each. On a Redis Cluster each call carries one key, so every
  * call stays in one slot.
  *
- * Every decision is bounded by `timeoutMs`: one timer for the whole store (the oldest pending
- * call's deadline), not one per call; it checks in the event loop's check phase, after
- * pending replies have been read, so an event loop that was busy does not turn replies
- * already received into timeouts.
+ * Waiting decisions time out when Redis has been silent for `timeoutMs` (no reply to any call
+ * of this store while they waited), not when one reply took that long: under a burst, calls
+ * queue behind each other and a reply may come late while the connection answers steadily,
+ * and treating that as an outage sent decisions to the local fallback, which over-admitted.
+ * One timer for the whole store, not one per call; it checks in the event loop's check phase,
+ * after pending replies have been read, so an event loop that was busy does not turn replies
+ * already received into timeouts. A call waits at most ten times `timeoutMs` in any case.
  *
  * `consume` rejects with `TimeoutError` (no reply in time), `ResourceUnavailableError` (the
  * connection is down, or the server refused because of its state: READONLY after a failover,
@@ -144,10 +185,10 @@ export class RedisStore implements RateLimitStore, ObservableStore {
   readonly timeoutMs: number;
   /** Most decisions per script call (1 on a Redis Cluster). */
   readonly maxBatch: number;
+  // The longest any call waits.
+  private readonly maxWaitMs: number;
 
-  private readonly client: Redis | Cluster;
-  // ioredis applies the client's own keyPrefix to the keys of commands built with it.
-  private readonly commandOptions: { keyPrefix?: string };
+  private readonly client: RedisStoreClient;
   private readonly prepared = new Map<RateLimitRule, Prepared>();
   private lastRule: RateLimitRule | undefined;
   private lastPrepared: Prepared | undefined;
@@ -156,28 +197,42 @@ export class RedisStore implements RateLimitStore, ObservableStore {
   private flushScheduled = false;
   // Set while a decision's promise is created: where its executor files resolve and reject.
   private filing: Batch | undefined;
-  // Pending commands and their deadlines, oldest first (every call has the same timeout).
-  private pending: (Command | undefined)[] = [];
-  private deadlines: number[] = [];
+  // Pending calls and when each was sent, oldest first.
+  private pending: (Call | undefined)[] = [];
+  private sentAt: number[] = [];
   private head = 0;
+  // When the last reply (or failure) of any call came: silence is measured from it.
+  private lastHeard = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private sweepScheduled: ReturnType<typeof setImmediate> | undefined;
-  private corked: Redis['stream'] | undefined;
+  private corked: Corkable | undefined;
   private closed = false;
 
   /**
-   * @throws InvalidArgumentError when `client` is not an ioredis client, `keyPrefix` is not a
-   *   string, `timeoutMs` is not a number in [1, 2147483647], or `maxBatch` is not an integer
-   *   in [1, 1000].
+   * @throws InvalidArgumentError when `client` is not an ioredis client (the message names
+   *   the method it lacks), `keyPrefix` is not a string, `timeoutMs` is not a number in
+   *   [1, 2147483647], or `maxBatch` is not an integer in [1, 1000].
    */
   constructor(options: RedisStoreOptions) {
-    const { client, keyPrefix = 'rl:', timeoutMs = 50, maxBatch = DEFAULT_MAX_BATCH } = options;
-    if (
-      typeof client !== 'object' ||
-      client === null ||
-      typeof (client as { sendCommand?: unknown }).sendCommand !== 'function'
-    ) {
+    const {
+      client,
+      keyPrefix = 'rl:',
+      timeoutMs = DEFAULT_TIMEOUT,
+      maxBatch = DEFAULT_MAX_BATCH,
+    } = options;
+    if (typeof client !== 'object' || client === null) {
       throw invalidOption('RedisStore', 'client', client, 'an ioredis Redis or Cluster client');
+    }
+    const missing = CLIENT_METHODS.find(
+      (name) => typeof (client as unknown as Record<string, unknown>)[name] !== 'function',
+    );
+    if (missing !== undefined) {
+      throw invalidOption(
+        'RedisStore',
+        'client',
+        client,
+        `an ioredis Redis or Cluster client (major 5 or 6), with a ${missing}() method`,
+      );
     }
     if (typeof keyPrefix !== 'string') {
       throw invalidOption('RedisStore', 'keyPrefix', keyPrefix, 'a string');
@@ -196,10 +251,9 @@ export class RedisStore implements RateLimitStore, ObservableStore {
     this.client = client;
     this.keyPrefix = keyPrefix;
     this.timeoutMs = timeoutMs;
-    const clientPrefix = client.options.keyPrefix;
-    this.commandOptions = clientPrefix ? { keyPrefix: clientPrefix } : {};
+    this.maxWaitMs = Math.min(timeoutMs * MAX_WAIT_FACTOR, MAX_TIMEOUT);
     // A script's keys must share a slot on a cluster.
-    this.maxBatch = (client as { isCluster?: boolean }).isCluster === true ? 1 : maxBatch;
+    this.maxBatch = client.isCluster === true ? 1 : maxBatch;
   }
 
   /**
@@ -243,9 +297,13 @@ export class RedisStore implements RateLimitStore, ObservableStore {
   reset(key: string): Promise<void> {
     // Decisions asked for before the reset reach Redis before it.
     this.flush();
-    const command = new Command('del', [this.keyPrefix + key], this.commandOptions);
-    this.send(command);
-    return command.promise.then(toVoid, this.mapError);
+    return new Promise<void>((resolve, reject) => {
+      const call = new Call(
+        () => resolve(),
+        (error) => reject(this.storeError(error)),
+      );
+      if (this.track(call, true)) this.watch(call, this.client.del(this.keyPrefix + key));
+    });
   }
 
   /**
@@ -260,9 +318,16 @@ export class RedisStore implements RateLimitStore, ObservableStore {
     this.timer = undefined;
     this.sweepScheduled = undefined;
     const error = this.closedError();
-    for (let i = this.head; i < this.pending.length; i++) this.pending[i]?.reject(error);
+    const pending = this.pending;
     this.pending = [];
-    this.deadlines = [];
+    this.sentAt = [];
+    for (let i = this.head; i < pending.length; i++) {
+      const call = pending[i];
+      if (call !== undefined && !call.settled) {
+        call.settled = true;
+        call.onError(error);
+      }
+    }
     this.head = 0;
     // Decisions not sent yet are rejected when they would have been sent.
     this.flush();
@@ -317,22 +382,18 @@ export class RedisStore implements RateLimitStore, ObservableStore {
     const count = batch.keys.length;
     if (count === 0) return;
     prepared.batch = emptyBatch();
-    const args: string[] = [prepared.script.sha, String(count)];
-    for (let i = 0; i < count; i++) args.push(batch.keys[i]!);
+    // Keys, then the rule's two numbers and the costs; ioredis adds the client's keyPrefix
+    // to the keys.
+    const args: string[] = batch.keys.slice();
     args.push(prepared.first, prepared.second);
     for (let i = 0; i < count; i++) args.push(batch.costs[i]!);
-    const command = new Command('evalsha', args, this.commandOptions);
-    this.send(command, corked);
-    command.promise.then(
-      (reply: unknown) => {
-        this.release(command);
-        this.settle(reply, batch, prepared.limit);
-      },
-      (error: unknown) => {
-        this.release(command);
-        this.retryOrFail(error, command, prepared, batch);
-      },
+    const call = new Call(
+      (reply) => this.settle(reply, batch, prepared.limit),
+      (error) => this.retryOrFail(error, args, prepared, batch),
     );
+    if (this.track(call, corked)) {
+      this.watch(call, this.client.evalsha(prepared.script.sha, count, ...args));
+    }
   }
 
   /** Hands each waiting decision its answer from the script's flat reply. */
@@ -384,28 +445,61 @@ export class RedisStore implements RateLimitStore, ObservableStore {
     }
   }
 
-  private send(command: Command, corked = true): void {
+  /**
+   * Files `call` in the timeout queue before its command is sent; false (and the call failed)
+   * when the store is closed.
+   */
+  private track(call: Call, corked: boolean): boolean {
     if (this.closed) {
-      command.reject(this.closedError());
-      return;
+      call.settled = true;
+      call.onError(this.closedError());
+      return false;
     }
-    this.pending.push(command);
-    this.deadlines.push(performance.now() + this.timeoutMs);
+    const now = performance.now();
+    if (this.head === this.pending.length) this.lastHeard = now;
+    this.pending.push(call);
+    this.sentAt.push(now);
     if (this.timer === undefined && this.sweepScheduled === undefined) this.arm(this.timeoutMs);
     // Commands sent together leave in one write: ioredis writes each command on its own, and
     // a syscall per command was a large share of the client's CPU. (A Cluster has no single
     // stream; its commands are written one by one.)
-    const stream = (this.client as Partial<Redis>).stream;
-    if (corked && stream !== undefined && stream !== this.corked && stream.writable) {
+    const stream = (this.client as { stream?: Partial<Corkable> }).stream;
+    if (
+      corked &&
+      stream !== undefined &&
+      stream !== this.corked &&
+      stream.writable === true &&
+      typeof stream.cork === 'function' &&
+      typeof stream.uncork === 'function'
+    ) {
       stream.cork();
-      this.corked = stream;
+      this.corked = stream as Corkable;
       process.nextTick(this.uncork, stream);
     }
-    // The promise is the command's own; sendCommand's return value is the same promise.
-    void this.client.sendCommand(command);
+    return true;
   }
 
-  private readonly uncork = (stream: Redis['stream']): void => {
+  /** Settles `call` with the outcome of its command, unless the sweep settled it already. */
+  private watch(call: Call, reply: Promise<unknown>): void {
+    reply.then(
+      (value: unknown) => {
+        this.lastHeard = performance.now();
+        if (call.settled) return;
+        call.settled = true;
+        this.release(call);
+        call.onReply(value);
+      },
+      (error: unknown) => {
+        this.lastHeard = performance.now();
+        if (call.settled) return;
+        call.settled = true;
+        this.release(call);
+        call.onError(error);
+      },
+    );
+  }
+
+  private readonly uncork = (stream: Corkable): void => {
     if (this.corked === stream) this.corked = undefined;
     stream.uncork();
   };
@@ -416,15 +510,15 @@ export class RedisStore implements RateLimitStore, ObservableStore {
    * the calls in flight, not every call of the last `timeoutMs`, and the garbage collector
    * does not copy answered commands around until their deadline.
    */
-  private release(command: Command): void {
+  private release(call: Call): void {
     const pending = this.pending;
     let i = this.head;
-    if (pending[i] !== command) return;
+    if (pending[i] !== call) return;
     pending[i] = undefined;
     i++;
     while (i < pending.length) {
       const next = pending[i];
-      if (next !== undefined && !next.isResolved) break;
+      if (next !== undefined && !next.settled) break;
       pending[i] = undefined;
       i++;
     }
@@ -436,13 +530,13 @@ export class RedisStore implements RateLimitStore, ObservableStore {
     const pending = this.pending;
     if (i === pending.length) {
       pending.length = 0;
-      this.deadlines.length = 0;
+      this.sentAt.length = 0;
       this.head = 0;
       return;
     }
     if (i >= COMPACT_AFTER && i * 2 > pending.length) {
       pending.splice(0, i);
-      this.deadlines.splice(0, i);
+      this.sentAt.splice(0, i);
       i = 0;
     }
     this.head = i;
@@ -462,56 +556,60 @@ export class RedisStore implements RateLimitStore, ObservableStore {
 
   private readonly sweep = (): void => {
     this.sweepScheduled = undefined;
-    const { pending, deadlines } = this;
+    const { pending, sentAt, timeoutMs } = this;
     const now = performance.now();
     let i = this.head;
-    while (i < pending.length && (deadlines[i] as number) <= now) {
-      const command = pending[i];
+    if (i === pending.length) return;
+    // Silent since the last reply, or since the oldest call was sent if that is later.
+    const quietSince = Math.max(this.lastHeard, sentAt[i] as number);
+    // Silence times out every waiting call; otherwise only those that waited the longest.
+    const end = now - quietSince >= timeoutMs ? pending.length : 0;
+    const longest = now - this.maxWaitMs;
+    while (i < pending.length && (i < end || (sentAt[i] as number) <= longest)) {
+      const call = pending[i];
       pending[i] = undefined;
-      // A command that failed is settled too; rejecting it again does nothing.
-      if (command !== undefined && !command.isResolved) command.reject(this.timeoutError());
+      if (call !== undefined && !call.settled) {
+        call.settled = true;
+        call.onError(this.timeoutError());
+      }
       i++;
     }
     this.advance(i);
     if (this.pending.length === 0) return;
-    this.arm(Math.max(1, (deadlines[this.head] as number) - now));
+    const next = Math.min(
+      Math.max(this.lastHeard, sentAt[this.head] as number) + timeoutMs,
+      (sentAt[this.head] as number) + this.maxWaitMs,
+    );
+    this.arm(Math.max(1, next - now));
   };
 
   // NOSCRIPT: the server lost its script cache (restart, failover, SCRIPT FLUSH, a cluster
   // node seen for the first time). EVAL runs the script and caches it again, under a timeout
   // of its own: the decisions wait at most the NOSCRIPT round trip longer.
-  private retryOrFail(error: unknown, command: Command, prepared: Prepared, batch: Batch): void {
+  // Recognised by the reply's text, not by class: the client may come from another copy or
+  // major of ioredis than the pack's own.
+  private retryOrFail(error: unknown, args: string[], prepared: Prepared, batch: Batch): void {
     if (
-      error instanceof Error &&
-      error.message.startsWith(NO_SCRIPT) &&
-      command.name === 'evalsha' &&
+      typeof (error as Error | null)?.message === 'string' &&
+      (error as Error).message.startsWith(NO_SCRIPT) &&
       !this.closed
     ) {
-      // The keys in args[2...] already carry the client's keyPrefix: no options this time.
-      const evalCommand = new Command('eval', [prepared.script.lua, ...command.args.slice(1)]);
-      this.send(evalCommand);
-      evalCommand.promise.then(
-        (reply: unknown) => {
-          this.release(evalCommand);
-          this.settle(reply, batch, prepared.limit);
-        },
-        (evalError: unknown) => {
-          this.release(evalCommand);
-          this.fail(evalError, batch);
-        },
+      const call = new Call(
+        (reply) => this.settle(reply, batch, prepared.limit),
+        (evalError) => this.fail(evalError, batch),
       );
+      if (this.track(call, true)) {
+        this.watch(call, this.client.eval(prepared.script.lua, batch.keys.length, ...args));
+      }
       return;
     }
     this.fail(error, batch);
   }
 
-  private readonly mapError = (error: unknown): never => {
-    throw this.storeError(error);
-  };
-
   /** What a caller sees of a failed call: ours for timeouts and outages, else Redis's own. */
   private storeError(error: unknown): unknown {
     if (error instanceof TimeoutError) return error;
+    redactRedisError(error);
     if (error instanceof Error && error.message === COMMAND_TIMED_OUT) {
       return this.timeoutError(error);
     }
@@ -530,7 +628,7 @@ export class RedisStore implements RateLimitStore, ObservableStore {
   private timeoutError(cause?: unknown): TimeoutError {
     return withoutStack(
       () =>
-        new TimeoutError(`Redis rate-limit store did not answer within ${this.timeoutMs} ms`, {
+        new TimeoutError(`Redis rate-limit store did not answer for ${this.timeoutMs} ms`, {
           timeoutMs: this.timeoutMs,
           cause,
         }),

@@ -16,7 +16,8 @@ export interface ResilientStoreOptions {
   store: RateLimitStore;
   /**
    * What answers when the store fails or is known to be down: `'local'` (default) an
-   * in-process limiter with the rule divided by `expectedInstances`; `'allow'` an allowed
+   * in-process limiter with the rule divided by `expectedInstances`, which starts from the
+   * store's last answer for the key (see {@link ResilientStore}); `'allow'` an allowed
    * decision; `'deny'` a denied one with `retryAfterMs` = `retryIntervalMs`.
    */
   onStoreError?: StoreErrorPolicy;
@@ -55,6 +56,14 @@ export type StoreCallOutcome = 'success' | 'timeout' | 'error';
 // that stopped answering leaves every pending call timing out together.
 const TIMEOUTS_TO_DOWN = 3;
 const MAX_TIMER_DELAY = 2_147_483_647;
+
+/** The store's last answer for a key, as the local fallback's starting point. */
+interface Known {
+  /** This instance's share of what the store said remained, less what the fallback spent. */
+  remaining: number;
+  /** Clock time at which the store's answer stops binding (its `resetMs` from the answer). */
+  until: number;
+}
 
 interface Blocked {
   /** Clock time until which the key stays denied. */
@@ -116,6 +125,12 @@ function isUnavailable(error: unknown): boolean {
  * - **Failure policy.** When the store fails or times out, the decision comes from the
  *   fallback (`onStoreError`): a local {@link MemoryStore} sized to the rule divided by
  *   `expectedInstances`, an allowed decision, or a denied one.
+ * - **Conservative local fallback.** For a key the store answered for, the `local` fallback
+ *   starts from that answer rather than from a fresh quota: until the answer's `resetMs` has
+ *   passed, it allows only `floor(remaining / expectedInstances)` more (other instances spend
+ *   the rest), so a key the store said is exhausted stays exhausted, and a burst that meets
+ *   an outage halfway does not get a second quota. Only after that does the per-instance
+ *   limiter decide. Bounded by `maxKeys`.
  * - **Down state.** A connection failure, or three timeouts in a row, marks the store down:
  *   decisions come from the fallback at once, without trying the store, and every
  *   `retryIntervalMs` one decision probes it. The first success (a probe's or a late
@@ -140,6 +155,8 @@ export class ResilientStore implements RateLimitStore {
   private readonly clock: Clock;
   private readonly local: MemoryStore | undefined;
   private readonly blocked: Map<string, Blocked> | undefined;
+  // Only with the local fallback: the store's last answer per key.
+  private readonly known: Map<string, Known> | undefined;
   private readonly maxKeys: number;
   private readonly scaled = new Map<RateLimitRule, RateLimitRule>();
   private down = false;
@@ -222,6 +239,7 @@ export class ResilientStore implements RateLimitStore {
     this.clock = clock;
     this.local = onStoreError === 'local' ? new MemoryStore({ maxKeys, clock }) : undefined;
     this.blocked = blockCache ? new Map() : undefined;
+    this.known = this.local === undefined ? undefined : new Map();
     this.observable =
       typeof (store as Partial<ObservableStore>).consumeObserved === 'function'
         ? (store as unknown as ObservableStore)
@@ -303,6 +321,7 @@ export class ResilientStore implements RateLimitStore {
    */
   reset(key: string): void | Promise<void> {
     this.blocked?.delete(key);
+    this.known?.delete(key);
     this.local?.reset(key);
     return this.store.reset(key);
   }
@@ -313,6 +332,7 @@ export class ResilientStore implements RateLimitStore {
     this.closed = true;
     this.down = true;
     this.blocked?.clear();
+    this.known?.clear();
     this.local?.close();
     return this.store.close();
   }
@@ -344,6 +364,19 @@ export class ResilientStore implements RateLimitStore {
     if (!this.closed) this.down = false;
     if (this.callListeners.size > 0) {
       this.callListeners.emit('success', performance.now() - startedAt);
+    }
+    const known = this.known;
+    if (known !== undefined) {
+      const share = Math.floor(decision.remaining / this.expectedInstances);
+      const until = this.clock.now() + decision.resetMs;
+      const entry = known.get(key);
+      if (entry !== undefined) {
+        entry.remaining = share;
+        entry.until = until;
+      } else {
+        if (known.size >= this.maxKeys) known.delete(known.keys().next().value as string);
+        known.set(key, { remaining: share, until });
+      }
     }
     // A denial of cost 1 means every cost is denied until retryAfterMs has passed. Counted
     // from before the request was sent, less the rounding up to whole milliseconds, the
@@ -397,7 +430,15 @@ export class ResilientStore implements RateLimitStore {
   ): RateLimitDecision {
     if (this.fallbackListeners.size > 0) this.fallbackListeners.emit(reason);
     const quota = rule.limit + rule.burst;
-    if (this.local !== undefined) return this.local.consume(key, this.scale(rule), cost);
+    if (this.local !== undefined) {
+      const entry = this.known!.get(key);
+      if (entry !== undefined) {
+        const now = this.clock.now();
+        if (now < entry.until) return this.fromKnown(entry, quota, cost, now);
+        this.known!.delete(key);
+      }
+      return this.local.consume(key, this.scale(rule), cost);
+    }
     if (this.onStoreError === 'allow') {
       return {
         allowed: true,
@@ -415,6 +456,22 @@ export class ResilientStore implements RateLimitStore {
       resetMs: this.retryIntervalMs,
       retryAfterMs: this.retryIntervalMs,
       refillMs: this.retryIntervalMs,
+    };
+  }
+
+  /** A local decision within what the store last said remained for the key. */
+  private fromKnown(entry: Known, quota: number, cost: number, now: number): RateLimitDecision {
+    const resetMs = Math.ceil(entry.until - now);
+    if (entry.remaining >= cost) {
+      entry.remaining -= cost;
+      return { allowed: true, limit: quota, remaining: entry.remaining, resetMs, retryAfterMs: 0 };
+    }
+    return {
+      allowed: false,
+      limit: quota,
+      remaining: entry.remaining,
+      resetMs,
+      retryAfterMs: resetMs,
     };
   }
 

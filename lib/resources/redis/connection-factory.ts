@@ -4,6 +4,7 @@ import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { RedisResourceConfig } from '../../config/types.js';
 import type { PoolFactory } from '../pool.js';
 import { loadTlsMaterial } from '../tls.js';
+import { redactRedisError } from './errors.js';
 
 /** A pool member of a Redis resource: one connection (standalone, sentinel) or one cluster client. */
 export type RedisConnection = Redis | Cluster;
@@ -183,12 +184,14 @@ export function createRedisFactory(config: RedisResourceConfig): PoolFactory<Red
         // Always listening: ioredis prints unhandled 'error' events, and every error that
         // matters reaches a caller through its command anyway.
         conn.on('error', (error: Error) => {
-          lastError = error;
+          lastError = redactRedisError(error);
         });
         let settled = false;
         const fail = (cause: unknown) => {
           if (settled) return;
           settled = true;
+          // A failed AUTH's ReplyError holds the password among its command's arguments.
+          redactRedisError(cause);
           clearTimeout(timer);
           conn.disconnect();
           reject(new Error(`${where}: cannot connect: ${describeError(cause)}`, { cause }));

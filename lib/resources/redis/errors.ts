@@ -1,4 +1,3 @@
-import { ReplyError } from 'ioredis';
 import {
   ResourceUnavailableError,
   TimeoutError,
@@ -126,9 +125,12 @@ const NETWORK_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
-/** True for a Redis error reply (`ERR …`, `WRONGTYPE …`, `READONLY …`). */
+/**
+ * True for a Redis error reply (`ERR …`, `WRONGTYPE …`, `READONLY …`). By name, not class: a
+ * client of another ioredis copy or major raises its own `ReplyError` class.
+ */
 export function isReplyError(error: unknown): boolean {
-  return error instanceof (ReplyError as typeof Error);
+  return error instanceof Error && error.name === 'ReplyError';
 }
 
 /**
@@ -157,9 +159,82 @@ export function redisFailure(error: unknown, all: boolean): RedisFailure | undef
 }
 
 /**
+ * Commands whose arguments may hold a secret: AUTH (password), HELLO (`AUTH user pass`),
+ * MIGRATE (`AUTH`/`AUTH2`), CONFIG SET (requirepass, masterauth), ACL SETUSER (`>password`).
+ */
+const SECRET_COMMANDS = new Set(['auth', 'hello', 'migrate', 'config', 'acl']);
+const REDACTED = '[redacted]';
+// The userinfo of a URL in a message: `redis://user:secret@host` → `redis://[redacted]@host`.
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi;
+// Causes followed: ours and ioredis's (a cluster's lastNodeError, an AggregateError's errors).
+const MAX_DEPTH = 16;
+
+function redactText(text: unknown): unknown {
+  return typeof text === 'string' && text.includes('@')
+    ? text.replace(URL_USERINFO, `$1${REDACTED}@`)
+    : text;
+}
+
+function redactOne(error: object): void {
+  const target = error as { command?: unknown; message?: unknown; stack?: unknown };
+  const command = target.command as { name?: unknown; args?: unknown } | null | undefined;
+  if (
+    typeof command === 'object' &&
+    command !== null &&
+    typeof command.name === 'string' &&
+    SECRET_COMMANDS.has(command.name.toLowerCase()) &&
+    Array.isArray(command.args)
+  ) {
+    // A new object: ioredis may still hold the original command's arguments.
+    const safe = { name: command.name, args: command.args.map(() => REDACTED) };
+    try {
+      Object.defineProperty(error, 'command', { value: safe, configurable: true, writable: true });
+    } catch {
+      // Frozen by someone else: nothing the pack can do.
+    }
+  }
+  for (const field of ['message', 'stack'] as const) {
+    const text = target[field];
+    const safe = redactText(text);
+    if (safe === text) continue;
+    try {
+      Object.defineProperty(error, field, { value: safe, configurable: true, writable: true });
+    } catch {
+      // As above.
+    }
+  }
+}
+
+/**
+ * Removes secrets from an error raised by ioredis and from everything it links to, in place,
+ * and returns it: the arguments of AUTH, HELLO and the other commands of
+ * {@link SECRET_COMMANDS} (ioredis puts a failed command's arguments on its `ReplyError`: a
+ * failed AUTH carried the password), and the userinfo of URLs in messages. Call it before an
+ * error becomes the `cause` of one of the pack's or reaches a caller: loggers and error
+ * trackers print causes in full.
+ */
+export function redactRedisError<T>(error: T): T {
+  const seen = new Set<object>();
+  const walk = (value: unknown, depth: number): void => {
+    if (typeof value !== 'object' || value === null || seen.has(value) || depth > MAX_DEPTH) {
+      return;
+    }
+    seen.add(value);
+    redactOne(value);
+    const links = value as { cause?: unknown; lastNodeError?: unknown; errors?: unknown };
+    walk(links.cause, depth + 1);
+    walk(links.lastNodeError, depth + 1);
+    if (Array.isArray(links.errors)) for (const e of links.errors) walk(e, depth + 1);
+  };
+  walk(error, 0);
+  return error;
+}
+
+/**
  * Maps an ioredis failure (see {@link redisFailure}) to the pack's typed errors, the original
- * as `cause`: "Command timed out" → `TimeoutError` (`timeoutMs` = commandTimeout); the rest →
- * `ResourceUnavailableError`. Anything else is returned as it is.
+ * (secrets redacted: {@link redactRedisError}) as `cause`: "Command timed out" →
+ * `TimeoutError` (`timeoutMs` = commandTimeout); the rest → `ResourceUnavailableError`.
+ * Anything else is returned as it is, redacted too.
  */
 export function toRedisError(
   error: unknown,
@@ -167,6 +242,7 @@ export function toRedisError(
   commandTimeout: number,
   all: boolean,
 ): unknown {
+  redactRedisError(error);
   if (redisFailure(error, all) === undefined) return error;
   const cause = error as Error;
   if (cause.message === COMMAND_TIMED_OUT) {

@@ -162,6 +162,35 @@ for (const observable of [false, true]) {
         assert.equal(s.available, true);
       });
 
+      it("the local fallback starts from the store's last answer for the key", async () => {
+        const s = resilient({ expectedInstances: 2, blockCache: false, retryIntervalMs: 60_000 });
+        const ask = async (key: string, reply: RateLimitDecision | Error) => {
+          const n = inner.calls.length;
+          const pending = s.consume(key, RULE);
+          if (reply instanceof Error) inner.call(n).reject(reply);
+          else inner.call(n).resolve(reply);
+          return (await pending).allowed;
+        };
+        // Exhausted in the store: stays exhausted when the store times out or goes down.
+        assert.equal(await ask('spent', denied(400, 5000)), false);
+        assert.equal(await ask('spent', timeout()), false);
+        // 5 left in the store, shared by two instances: 2 more here.
+        assert.equal(await ask('some', allowed(5)), true);
+        assert.equal(await ask('some', timeout()), true);
+        assert.equal(await ask('some', unavailable()), true);
+        assert.equal(s.available, false);
+        assert.equal(sync(s.consume('some', RULE)).allowed, false);
+        assert.equal(sync(s.consume('spent', RULE)).allowed, false);
+        // Once the store's answers stop binding (resetMs 5000 and 1000), the local limiter
+        // decides: ceil(10 / 2) + ceil(2 / 2) at once.
+        clock.time += 5000;
+        const local = Array.from({ length: 7 }, () => sync(s.consume('spent', RULE)).allowed);
+        assert.deepEqual(local, [true, true, true, true, true, true, false]);
+        assert.equal(sync(s.consume('some', RULE)).allowed, true);
+        // A key the store never answered for: the local limiter at once.
+        assert.equal(sync(s.consume('new', RULE)).allowed, true);
+      });
+
       it("onStoreError 'allow' and 'deny' answer without a limiter", async () => {
         const allow = resilient({ onStoreError: 'allow' });
         const a = allow.consume('k', RULE, 3);

@@ -64,6 +64,11 @@ fails start-up with one \`ConfigError\` listing every problem, each with its pat
 middleware.routes[1] (create-order).rateLimit.burst: must be an integer >= 0, got -1 (from /srv/app/config/production.yaml)
 \`\`\`
 
+Validation covers every constraint the policies, pools and resources check when
+\`resilience()\` builds them, so a config that \`config validate\` accepts starts; only what lives
+outside the config is checked at start-up (TLS files it names, \`fn:\` key generators passed in
+code).
+
 The result is deep-frozen; durations are milliseconds and sizes bytes.
 
 ## Limits

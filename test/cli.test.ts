@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { TempDirs } from './config/helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const VALID = 'test/fixtures/config/valid';
@@ -150,6 +151,45 @@ describe('express-resilience CLI', () => {
         stderr,
         /metrics\.enabled: must be true or false, got "maybe" \(from environment variable RESILIENCE_METRICS_ENABLED\)/,
       );
+    });
+  });
+
+  describe('config validate: limits and start-up constraints', () => {
+    const dirs = new TempDirs();
+    after(() => dirs.cleanup());
+
+    it('exits 1 naming the file for an alias bomb, an oversize file and a start-up conflict', async () => {
+      const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+      for (let i = 1; i < 10; i++) {
+        const [prev, name] = [String.fromCharCode(96 + i), String.fromCharCode(97 + i)];
+        bomb.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+      }
+      const dirsByCase = [
+        dirs.make({ 'default.yaml': bomb.join('\n') }),
+        dirs.make({ 'default.yaml': `# ${'x'.repeat(200_000)}\n` }),
+        dirs.make({
+          'default.yaml': 'middleware:\n  defaults:\n    breaker: { halfOpenAfter: 10m }\n',
+        }),
+      ];
+      const expected = [
+        'expands YAML aliases more than 100 times (the limit)',
+        'is larger than 131072 bytes (128 KiB), the limit of a config file',
+        'middleware.defaults.breaker.openBackoff.max: must be at least halfOpenAfter (600000ms), got 300000ms',
+      ];
+      const runs = await Promise.all(
+        dirsByCase.map((dir) => cli(['config', 'validate', '--dir', dir])),
+      );
+      runs.forEach(({ code, stdout, stderr }, i) => {
+        const file = join(dirsByCase[i]!, 'default.yaml');
+        assert.equal(code, 1, stderr);
+        assert.equal(stdout, '');
+        assert.ok(
+          stderr.includes(
+            i < 2 ? `  - ${file}: ${expected[i]}\n` : `  - ${expected[i]} (from ${file})\n`,
+          ),
+          stderr,
+        );
+      });
     });
   });
 

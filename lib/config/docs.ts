@@ -1,11 +1,32 @@
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { CONFIG_LIMITS, describeBytes } from './limits.js';
 import { configSchema } from './schema.js';
 import { formatOf, isLeaf } from './walk.js';
 import type { Branch, Leaf } from './walk.js';
 
 /** Where the generated reference lives (same relative place from lib/ and from dist/). */
 export const REFERENCE_FILE = fileURLToPath(new URL('../../config/README.md', import.meta.url));
+
+function limitsTable(): string {
+  const L = CONFIG_LIMITS;
+  const rows: [string, string][] = [
+    ['Size of a config file', describeBytes(L.fileBytes)],
+    ['Size of an environment variable value', describeBytes(L.envValueBytes)],
+    ['YAML alias expansions in a file', String(L.yamlAliases)],
+    ['Nesting of objects and lists in a layer', `${L.depth} levels`],
+    ['Values (objects, lists, keys, list entries) in a layer', String(L.values)],
+    ['Entries of `middleware.routes`', String(L.routes)],
+    ['Entries of `middleware.policies`', String(L.policies)],
+    ['Entries of `resources.http`', String(L.httpResources)],
+    ['Entries of `resources.redis`', String(L.redisResources)],
+  ];
+  return [
+    '| Limit | At most |',
+    '| --- | --- |',
+    ...rows.map(([what, max]) => `| ${what} | ${max} |`),
+  ].join('\n');
+}
 
 const INTRO = `# Configuration reference
 
@@ -43,7 +64,22 @@ fails start-up with one \`ConfigError\` listing every problem, each with its pat
 middleware.routes[1] (create-order).rateLimit.burst: must be an integer >= 0, got -1 (from /srv/app/config/production.yaml)
 \`\`\`
 
+Validation covers every constraint the policies, pools and resources check when
+\`resilience()\` builds them, so a config that \`config validate\` accepts starts; only what lives
+outside the config is checked at start-up (TLS files it names, \`fn:\` key generators passed in
+code).
+
 The result is deep-frozen; durations are milliseconds and sizes bytes.
+
+## Limits
+
+Each layer (a file, an environment variable, \`overrides\`, a config object given in code) is
+checked against these limits before anything is merged or validated; past one, loading fails at
+once with a \`ConfigError\` naming the layer (a YAML alias bomb, a huge file, a cyclic or
+endlessly deep object never reach the validator). Entry counts are checked again after
+layering, as maps merge across layers:
+
+${limitsTable()}
 
 ## Value formats
 

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { compileAllowlist } from '../policies/rate-limit/allowlist.js';
 import { parseRouteMatch } from './route-match.js';
 import { FormatError, describeValue, isPlainObject, setOwn } from './problems.js';
 import type { Path } from './problems.js';
@@ -76,9 +77,10 @@ export function integer(options: { min?: number; max?: number } = {}): Format<nu
   return {
     name: rule.slice(3),
     parse(value) {
+      // Safe integers only: the policies refuse larger ones (counts past 2^53 are not exact).
       if (
         typeof value !== 'number' ||
-        !Number.isInteger(value) ||
+        !Number.isSafeInteger(value) ||
         (options.min !== undefined && value < options.min) ||
         (options.max !== undefined && value > options.max)
       ) {
@@ -285,6 +287,20 @@ function listOf<T>(
 export const stringList: Format<string[]> = listOf('list of strings', (v) =>
   string().parse(v, { path: [], report: () => undefined }),
 );
+
+/**
+ * Rate-limit allowlist entries: keys, IP addresses or CIDR ranges, each accepted by the
+ * allowlist the middleware compiles (a CIDR-looking entry must be a valid one).
+ */
+export const allowlistEntries: Format<string[]> = listOf('list of keys, IPs or CIDRs', (v) => {
+  const entry = string().parse(v, { path: [], report: () => undefined });
+  try {
+    compileAllowlist([entry]);
+  } catch (err) {
+    throw new FormatError((err as Error).message.replace(/^allowlist entry "[^"]*" /, ''), v);
+  }
+  return entry;
+});
 
 /** URL paths. */
 export const pathList: Format<string[]> = listOf('list of paths', (v) =>

@@ -1,9 +1,10 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import convict from 'convict';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { entryEnvVar } from './formats.js';
+import { CONFIG_LIMITS, describeBytes, entryProblems, treeProblem } from './limits.js';
 import { formatPath, isPlainObject, rawKey, setOwn } from './problems.js';
 import type { Path, Problem, Report } from './problems.js';
 import { protectSensitive } from './redact.js';
@@ -141,15 +142,63 @@ function findFile(dir: string, base: string, problems: string[]): string | undef
   return found[0];
 }
 
-function readFile(file: string, problems: string[]): Record<string, unknown> | undefined {
-  let text: string;
+/** The file's text, or a problem when it cannot be read or is over the size limit. */
+function readText(file: string): { text: string } | { problem: string } {
+  let fd: number | undefined;
   try {
-    if (!statSync(file).isFile()) throw new Error('not a file');
-    text = readFileSync(file, 'utf8');
+    fd = openSync(file, 'r');
+    if (!fstatSync(fd).isFile()) throw new Error('not a file');
+    // Read at most one byte past the limit, so a huge (or growing) file costs nothing.
+    const buffer = Buffer.alloc(CONFIG_LIMITS.fileBytes + 1);
+    let length = 0;
+    for (let n = -1; n !== 0 && length < buffer.length; length += n) {
+      n = readSync(fd, buffer, length, buffer.length - length, null);
+    }
+    if (length > CONFIG_LIMITS.fileBytes) {
+      return {
+        problem: `${file}: is larger than ${describeBytes(CONFIG_LIMITS.fileBytes)}, the limit of a config file`,
+      };
+    }
+    return { text: buffer.toString('utf8', 0, length) };
   } catch (err) {
-    problems.push(`${file}: cannot be read: ${(err as Error).message}`);
+    return { problem: `${file}: cannot be read: ${(err as Error).message}` };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function parseYaml(file: string, text: string): { data: unknown } | { problem: string } {
+  try {
+    const doc = parseDocument(text, { merge: true, prettyErrors: false });
+    const error = doc.errors[0];
+    if (error !== undefined) {
+      return { problem: `${file}: invalid YAML: ${error.message.split('\n')[0]}` };
+    }
+    return { data: doc.toJS({ maxAliasCount: CONFIG_LIMITS.yamlAliases }) };
+  } catch (err) {
+    // yaml throws a ReferenceError past maxAliasCount (an alias bomb), and deep nesting can
+    // overflow its parser's stack: neither may escape without naming the file.
+    if (err instanceof ReferenceError && /alias/i.test(err.message)) {
+      return {
+        problem: `${file}: expands YAML aliases more than ${CONFIG_LIMITS.yamlAliases} times (the limit)`,
+      };
+    }
+    if (err instanceof RangeError) {
+      return {
+        problem: `${file}: is nested too deeply to parse (at most ${CONFIG_LIMITS.depth} levels)`,
+      };
+    }
+    return { problem: `${file}: invalid YAML: ${(err as Error).message.split('\n')[0]}` };
+  }
+}
+
+function readFile(file: string, problems: string[]): Record<string, unknown> | undefined {
+  const read = readText(file);
+  if ('problem' in read) {
+    problems.push(read.problem);
     return undefined;
   }
+  const { text } = read;
   let data: unknown;
   if (file.endsWith('.json')) {
     try {
@@ -159,13 +208,12 @@ function readFile(file: string, problems: string[]): Record<string, unknown> | u
       return undefined;
     }
   } else {
-    const doc = parseDocument(text, { merge: true, prettyErrors: false });
-    const error = doc.errors[0];
-    if (error !== undefined) {
-      problems.push(`${file}: invalid YAML: ${error.message.split('\n')[0]}`);
+    const parsed = parseYaml(file, text);
+    if ('problem' in parsed) {
+      problems.push(parsed.problem);
       return undefined;
     }
-    data = doc.toJS({ maxAliasCount: 1000 });
+    data = parsed.data;
   }
   if (data === null || data === undefined) return {};
   if (!isPlainObject(data)) {
@@ -187,9 +235,19 @@ interface Layer {
   data: unknown;
 }
 
-/** Which layer last set each path: the file, env var or `overrides` named in problems. */
+interface ProvenanceNode {
+  source?: string;
+  order: number;
+  children?: Map<string, ProvenanceNode>;
+}
+
+/**
+ * Which layer last set each path: the file, env var or `overrides` named in problems. A tree
+ * by key, so replacing a value drops the records below it in one step (a flat map of paths
+ * had to scan every record per replaced value: quadratic on large maps).
+ */
 class Provenance {
-  private readonly sources = new Map<string, { source: string; order: number }>();
+  private readonly root: ProvenanceNode = { order: -1 };
   private order = 0;
 
   /**
@@ -197,24 +255,40 @@ class Provenance {
    * older records below `path` are dropped and every path inside the value is recorded.
    */
   set(path: readonly string[], value: unknown, source: string, replace: boolean): void {
-    if (replace) {
-      const prefix = `${rawKey(path)}\u0000`;
-      for (const existing of this.sources.keys()) {
-        if (existing.startsWith(prefix)) this.sources.delete(existing);
+    let node = this.root;
+    for (const key of path) {
+      node.children ??= new Map();
+      let child = node.children.get(key);
+      if (child === undefined) {
+        child = { order: -1 };
+        node.children.set(key, child);
       }
+      node = child;
     }
-    this.record(path, value, source, replace);
+    if (replace) node.children = undefined;
+    this.record(node, value, source, replace);
   }
 
-  private record(path: readonly string[], value: unknown, source: string, deep: boolean): void {
-    this.sources.set(rawKey(path), { source, order: this.order++ });
+  private record(node: ProvenanceNode, value: unknown, source: string, deep: boolean): void {
+    node.source = source;
+    node.order = this.order++;
     if (deep && (isPlainObject(value) || Array.isArray(value))) {
-      for (const [k, v] of Object.entries(value)) this.record([...path, k], v, source, true);
+      for (const [k, v] of Object.entries(value)) {
+        node.children ??= new Map();
+        const child: ProvenanceNode = { order: -1 };
+        node.children.set(k, child);
+        this.record(child, v, source, true);
+      }
     }
   }
 
   private exact(path: Path): { source: string; order: number } | undefined {
-    return this.sources.get(rawKey(path));
+    let node: ProvenanceNode | undefined = this.root;
+    for (const segment of path) {
+      node = node.children?.get(typeof segment === 'string' ? segment : String(segment.index));
+      if (node === undefined) return undefined;
+    }
+    return node.source === undefined ? undefined : { source: node.source, order: node.order };
   }
 
   /** The source of `path` (or its closest recorded ancestor), or of the latest of `involves`. */
@@ -287,13 +361,27 @@ function keysAt(data: unknown, path: readonly string[]): string[] {
  * variables of resource maps (`RESILIENCE_HTTP_<NAME>_ORIGIN`, ...) for the entries declared in
  * files or overrides.
  */
-function environmentLayers(environment: NodeJS.ProcessEnv, declared: readonly unknown[]): Layer[] {
+function environmentLayers(
+  environment: NodeJS.ProcessEnv,
+  declared: readonly unknown[],
+  problems: string[],
+): Layer[] {
   const layers: Layer[] = [];
   const add = (name: string, path: readonly string[], toValue: (raw: string) => unknown): void => {
     const raw = environment[name];
-    if (raw !== undefined) {
-      layers.push({ source: `environment variable ${name}`, data: nested(path, toValue(raw)) });
+    if (raw === undefined) return;
+    const source = `environment variable ${name}`;
+    // Before any parsing: a list variable is JSON.
+    if (
+      raw.length > CONFIG_LIMITS.envValueBytes ||
+      Buffer.byteLength(raw) > CONFIG_LIMITS.envValueBytes
+    ) {
+      problems.push(
+        `${source}: is longer than ${describeBytes(CONFIG_LIMITS.envValueBytes)}, the limit of an environment variable`,
+      );
+      return;
     }
+    layers.push({ source, data: nested(path, toValue(raw)) });
   };
   const visit = (node: Branch, path: string[]): void => {
     for (const [key, child] of Object.entries(node)) {
@@ -330,7 +418,20 @@ function environmentLayers(environment: NodeJS.ProcessEnv, declared: readonly un
 // ---------------------------------------------------------------------------------------------
 // validation and resolution
 
+/** Problems of one layer against {@link CONFIG_LIMITS}, each naming the layer's source. */
+function limitProblems(layer: Layer): string[] {
+  const problem = treeProblem(layer.data);
+  if (problem !== undefined) return [`${layer.source}: ${problem}`];
+  return entryProblems(layer.data).map(
+    ({ path, message }) => `${layer.source}: ${formatPath(path)}: ${message}`,
+  );
+}
+
 function build(files: Layer[], environment: NodeJS.ProcessEnv, last: Layer): ResilienceConfig {
+  // Limits first, on every layer as given: nothing below may see a cyclic, huge or endlessly
+  // deep tree (merging, provenance, the walker and convict all recurse or copy).
+  const limitLines = [...files, last].flatMap(limitProblems);
+  if (limitLines.length > 0) throw new ConfigError(limitLines);
   const provenance = new Provenance();
   const merged: Record<string, unknown> = {};
   const problems: Problem[] = [];
@@ -344,8 +445,21 @@ function build(files: Layer[], environment: NodeJS.ProcessEnv, last: Layer): Res
     }
   };
   files.forEach(apply);
-  environmentLayers(environment, [merged, last.data]).forEach(apply);
+  const envLayers = environmentLayers(environment, [merged, last.data], limitLines);
+  limitLines.push(...envLayers.flatMap(limitProblems));
+  if (limitLines.length > 0) throw new ConfigError(limitLines);
+  envLayers.forEach(apply);
   apply(last);
+  // Maps merge across layers, so their entry counts are checked once more on the result.
+  const merges = entryProblems(merged);
+  if (merges.length > 0) {
+    throw new ConfigError(
+      merges.map(({ path, message }) => {
+        const source = provenance.lookup(path);
+        return `${formatPath(path)}: ${message}${source === undefined ? '' : ` (from ${source})`}`;
+      }),
+    );
+  }
 
   const invalid = new Set<string>();
   const report: Report = (path, message, involves) => {
@@ -379,22 +493,38 @@ function convictProblems(coerced: Record<string, unknown>): string[] {
   });
   // set() per leaf rather than load(): convict's load() recurses into object values of leaves
   // (our maps) through schema nodes that leaves do not have.
+  const maps: string[] = [];
   const visit = (node: Branch, path: string[], value: Record<string, unknown>): void => {
     for (const [key, child] of Object.entries(node)) {
-      if (isLeaf(child)) config.set([...path, key].join('.'), value[key]);
-      else visit(child, [...path, key], value[key] as Record<string, unknown>);
+      const at = [...path, key].join('.');
+      if (!isLeaf(child)) visit(child, [...path, key], value[key] as Record<string, unknown>);
+      else if (formatOf(child).entries?.kind === 'map') {
+        // convict's validate() flattens every object it holds with Array#shift, quadratic in
+        // the number of keys, only to ignore what sits below an object-valued leaf. So map
+        // leaves go through their convict format here, as validate() would run it, and
+        // convict itself holds an empty map.
+        try {
+          child.format(value[key]);
+        } catch (err) {
+          maps.push(`${at}: ${(err as Error).message}`);
+        }
+        config.set(at, {});
+      } else config.set(at, value[key]);
     }
   };
+  visit(configSchema, [], coerced);
   try {
-    visit(configSchema, [], coerced);
     config.validate({ allowed: 'strict' });
-    return [];
+    return maps;
   } catch (err) {
     // convict appends the whole value, which for resource maps may hold secrets.
-    return (err as Error).message
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => line.replace(/: value was .*$/, ''));
+    return [
+      ...maps,
+      ...(err as Error).message
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => line.replace(/: value was .*$/, '')),
+    ];
   }
 }
 

@@ -88,16 +88,23 @@ function checkBreaker(
       `must be at most window.size (${breaker.window.size}) for a count window, got ${breaker.minimumCalls}`,
     );
   }
-  if (breaker.openBackoff.multiplier > 1 && breaker.openBackoff.max < breaker.halfOpenAfter) {
+  // The breaker refuses this whatever the multiplier (lib/policies/breaker.ts): with the
+  // default max of 5m, a halfOpenAfter above it must raise max too.
+  if (breaker.openBackoff.max < breaker.halfOpenAfter) {
     rule(
       ctx,
       origin,
-      [f('openBackoff', 'max'), f('openBackoff', 'multiplier'), f('halfOpenAfter')],
+      [f('openBackoff', 'max'), f('halfOpenAfter')],
       f('openBackoff', 'max'),
-      `must be at least halfOpenAfter (${breaker.halfOpenAfter}ms) when openBackoff.multiplier is above 1, got ${breaker.openBackoff.max}ms`,
+      `must be at least halfOpenAfter (${breaker.halfOpenAfter}ms), got ${breaker.openBackoff.max}ms`,
     );
   }
 }
+
+/** The rate limiter's bounds (lib/policies/rate-limit.ts): at most one request per µs... */
+const MAX_RATE_PER_MS = 1000;
+/** ...and a GCRA horizon (window × quota / limit) its millisecond arithmetic keeps exact. */
+const MAX_HORIZON_MS = 2 ** 50 / 1000;
 
 function checkPolicySet(
   set: PolicySet,
@@ -117,6 +124,32 @@ function checkPolicySet(
       ],
       ['rateLimit', 'burst'],
       `must be 0 with the fixed-window algorithm (burst is a GCRA setting), got ${rateLimit.burst}`,
+    );
+  }
+  if (rateLimit.limit > rateLimit.window * MAX_RATE_PER_MS) {
+    rule(
+      ctx,
+      origin,
+      [
+        ['rateLimit', 'limit'],
+        ['rateLimit', 'window'],
+      ],
+      ['rateLimit', 'limit'],
+      `must be at most ${MAX_RATE_PER_MS} per millisecond of window (${rateLimit.window * MAX_RATE_PER_MS} for ${rateLimit.window}ms), got ${rateLimit.limit}`,
+    );
+  }
+  const horizon = (rateLimit.window * (rateLimit.limit + rateLimit.burst)) / rateLimit.limit;
+  if (horizon > MAX_HORIZON_MS) {
+    rule(
+      ctx,
+      origin,
+      [
+        ['rateLimit', 'burst'],
+        ['rateLimit', 'limit'],
+        ['rateLimit', 'window'],
+      ],
+      ['rateLimit', 'burst'],
+      `is too large for window ${rateLimit.window}ms and limit ${rateLimit.limit}: window × (limit + burst) / limit must be at most ${Math.floor(MAX_HORIZON_MS)}ms (about 35 years), got ${Math.round(horizon)}ms`,
     );
   }
   if (rateLimit.store.startsWith('redis:')) {
@@ -286,6 +319,14 @@ export function resolveTree(coerced: Tree, ctx: ResolveContext): ResilienceConfi
     const at: Path = ['resources', 'redis', name];
     checkResource(entry, ctx, at);
     checkRedis(entry, ctx, at);
+    checkBreaker(entry.breaker, ctx, { at, own: 'all', sources: [at] }, ['breaker']);
+    // One resource manager holds both kinds by name (lib/resources/manager.ts).
+    if (Object.hasOwn(http, name)) {
+      ctx.report(
+        at,
+        `has the same name as resources.http.${name}; resource names must be unique across kinds`,
+      );
+    }
     setOwn(redis, name, { name, ...entry });
   }
 

@@ -1,5 +1,6 @@
 import {
   addressList,
+  allowlistEntries,
   bearerToken,
   boolean,
   buckets,
@@ -26,7 +27,6 @@ import {
   statusCodes,
   statusPatterns,
   string,
-  stringList,
   trustProxy,
   urlPath,
 } from './formats.js';
@@ -64,6 +64,12 @@ type NodeFor<V> = V extends readonly unknown[]
 /** A schema branch with exactly the keys of `T`. */
 export type SchemaOf<T> = { readonly [K in keyof T]-?: NodeFor<NonNullable<T[K]>> };
 
+/**
+ * Largest breaker window: count and time windows allocate a typed array of this many slots
+ * (lib/policies/breaker/), which must not fail (or exhaust memory) at start-up.
+ */
+export const MAX_BREAKER_WINDOW = 1_000_000;
+
 /** Env var settings only for the defaults section, not for route/policy entries. */
 function envIf(withEnv: boolean, env: string): { env?: string } {
   return withEnv ? { env } : {};
@@ -92,7 +98,11 @@ function breakerSchema(
         window.type,
         'count: the last `size` calls; time: the last `size` seconds; consecutive: `size` failures in a row open it.',
       ),
-      size: leaf(integer({ min: 1 }), window.size, 'Calls, seconds or failures (see `type`).'),
+      size: leaf(
+        integer({ min: 1, max: MAX_BREAKER_WINDOW }),
+        window.size,
+        'Calls, seconds or failures (see `type`). Count and time windows hold one slot per call or second.',
+      ),
     },
     minimumCalls: leaf(
       integer({ min: 1 }),
@@ -132,7 +142,11 @@ function breakerSchema(
         1,
         'The open period is multiplied by this each time a probe fails; 1 = no growth.',
       ),
-      max: leaf(duration({ min: 1 }), '5m', 'Longest open period the backoff can reach.'),
+      max: leaf(
+        duration({ min: 1 }),
+        '5m',
+        'Longest open period the backoff can reach; at least `halfOpenAfter` (raise it with a longer `halfOpenAfter`).',
+      ),
     },
     failureStatuses: leaf(
       statusPatterns,
@@ -216,7 +230,11 @@ function policySetSchema(withEnv: boolean): SchemaOf<PolicySet> {
         'gcra',
         'gcra: smooth, with an optional burst; fixed-window: simple counters per window.',
       ),
-      limit: leaf(integer({ min: 1 }), 100, 'Requests allowed per window.'),
+      limit: leaf(
+        integer({ min: 1 }),
+        100,
+        'Requests allowed per window; at most 1000 per millisecond of `window`.',
+      ),
       window: leaf(duration({ min: 1 }), '1m', 'The window `limit` applies to.'),
       burst: leaf(
         integer({ min: 0 }),
@@ -275,7 +293,7 @@ function policySetSchema(withEnv: boolean): SchemaOf<PolicySet> {
         56,
         'IPv6 clients are grouped by this prefix length (one subscriber usually owns a /56).',
       ),
-      allowlist: leaf(stringList, [], 'Keys, IPs or CIDRs that are never limited.'),
+      allowlist: leaf(allowlistEntries, [], 'Keys, IPs or CIDRs that are never limited.'),
       headers: leaf(boolean, true, 'Send the IETF `RateLimit-Policy` and `RateLimit` headers.'),
       legacyHeaders: leaf(boolean, false, 'Also send `X-RateLimit-Limit/Remaining/Reset`.'),
       maxKeys: leaf(

@@ -1,6 +1,7 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isConfigError } from '../../lib/errors.js';
 import { FormatError, formatPath } from '../../lib/config/problems.js';
 import type { Format } from '../../lib/config/walk.js';
 
@@ -39,4 +40,15 @@ export class TempDirs {
   cleanup(): void {
     for (const dir of this.dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The problem lines of the ConfigError that `load` throws (it must throw one). */
+export function configProblems(load: () => unknown): string[] {
+  try {
+    load();
+  } catch (err) {
+    if (!isConfigError(err)) throw err;
+    return [...err.problems];
+  }
+  throw new Error('expected a ConfigError');
 }

@@ -491,7 +491,7 @@ describe('loadConfig', () => {
             },
           },
         },
-        'middleware.defaults.breaker.openBackoff.max: must be at least halfOpenAfter (10000ms) when openBackoff.multiplier is above 1, got 5000ms',
+        'middleware.defaults.breaker.openBackoff.max: must be at least halfOpenAfter (10000ms), got 5000ms',
       ],
       [
         'a fractional burst',

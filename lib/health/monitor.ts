@@ -1,6 +1,7 @@
 import { InvalidArgumentError, PoolExhaustedError, TimeoutError } from '../errors.js';
 import { systemClock } from '../policies/clock.js';
 import type { Clock } from '../policies/clock.js';
+import { Listeners } from '../policies/listeners.js';
 import type {
   Disposable,
   HealthCheckResult,
@@ -183,10 +184,9 @@ function percent(ratio: number): number {
 export class HealthMonitor {
   readonly #clock: Clock;
   readonly #entries = new Map<string, Entry>();
-  #listeners: readonly ((change: HealthStatusChange) => void)[] = [];
+  readonly #listeners = new Listeners<[HealthStatusChange]>('health monitor');
   #started = false;
   #closed = false;
-  #warnedListenerError = false;
 
   /** @throws {InvalidArgumentError} when `clock` has no `now()` method. */
   constructor(options: HealthMonitorOptions = {}) {
@@ -320,17 +320,7 @@ export class HealthMonitor {
    * the monitor or other listeners (a process warning is emitted once per monitor).
    */
   onStatusChange(listener: (change: HealthStatusChange) => void): Disposable {
-    if (typeof listener !== 'function') {
-      throw new InvalidArgumentError(
-        `onStatusChange listener must be a function, got ${String(listener)}`,
-      );
-    }
-    this.#listeners = [...this.#listeners, listener];
-    return {
-      dispose: () => {
-        this.#listeners = this.#listeners.filter((l) => l !== listener);
-      },
-    };
+    return this.#listeners.add(listener);
   }
 
   /**
@@ -503,29 +493,7 @@ export class HealthMonitor {
     const from = entry.status;
     entry.status = status;
     if (this.#closed || !entry.active) return;
-    this.#emit({ name: check.name, from, to: status });
-  }
-
-  #emit(change: HealthStatusChange): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(change);
-      } catch (error) {
-        this.#listenerFailed(error);
-      }
-    }
-  }
-
-  #listenerFailed(error: unknown): void {
-    if (this.#warnedListenerError) return;
-    this.#warnedListenerError = true;
-    process.emitWarning(
-      `A health monitor status listener threw (further listener errors of this monitor are ignored silently): ${String(error)}`,
-      {
-        code: 'RESILIENCE_LISTENER_ERROR',
-        detail: error instanceof Error ? error.stack : undefined,
-      },
-    );
+    this.#listeners.emit({ name: check.name, from, to: status });
   }
 
   #toReport(entry: Entry): HealthReport {

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { SeriesHistogram } from './series-histogram.js';
 import type { BreakerState, CircuitBreaker } from '../policies/breaker.js';
 import type { Bulkhead } from '../policies/bulkhead.js';
+import type { Disposable } from '../policies/listeners.js';
 import type {
   StoreCallOutcome,
   StoreFallbackReason,
@@ -48,10 +49,6 @@ export interface RateLimitStoreEvents {
   onStoreCall(listener: (outcome: StoreCallOutcome, durationMs: number) => void): Disposable;
   onFallback(listener: (reason: StoreFallbackReason) => void): Disposable;
   onBlockCacheHit(listener: () => void): Disposable;
-}
-
-interface Disposable {
-  dispose(): void;
 }
 
 /**

@@ -2,7 +2,7 @@ import { Cluster, Redis } from 'ioredis';
 import type { RateLimitPolicyConfig, RedisResourceConfig } from '../config/types.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ResilienceMetrics } from '../metrics/metrics.js';
-import type { Disposable } from '../policies/breaker.js';
+import type { Disposable } from '../policies/listeners.js';
 import { RedisStore } from '../policies/rate-limit/redis-store.js';
 import { ResilientStore } from '../policies/rate-limit/resilient-store.js';
 import { clusterOptions, redisOptions } from '../resources/redis/connection-factory.js';

@@ -9,6 +9,8 @@ import type { Clock } from './clock.js';
 import { createWindow } from './breaker/window.js';
 import type { BreakerWindow, BreakerWindowType, WindowOutcome } from './breaker/window.js';
 import { invalidOption } from './invalid-option.js';
+import { ListenerErrors, Listeners } from './listeners.js';
+import type { Disposable } from './listeners.js';
 
 /**
  * `closed`: calls flow and outcomes are recorded. `open`: calls are rejected until the open
@@ -78,10 +80,7 @@ export interface BreakerPermit {
   release(): void;
 }
 
-/** A handle whose `dispose()` undoes what created it. Idempotent. */
-export interface Disposable {
-  dispose(): void;
-}
+export type { Disposable } from './listeners.js';
 
 /**
  * Why the state changed: `failure-rate`, `slow-call-rate`, `consecutive-failures` (closed →
@@ -166,8 +165,6 @@ class Permit implements BreakerPermit {
   }
 }
 
-type Listener<T> = (value: T) => void;
-
 /**
  * A circuit breaker with Resilience4j semantics: in `closed` it records outcomes in a window
  * and opens once at least `minimumCalls` are held and the failure rate or the slow-call rate
@@ -205,9 +202,9 @@ export class CircuitBreaker {
   #probesInFlight = 0;
   #probesSucceeded = 0;
   #isolations = 0;
-  #stateListeners: readonly Listener<BreakerStateChange>[] = [];
-  #rejectListeners: readonly (() => void)[] = [];
-  #warnedListenerError = false;
+  readonly #listenerErrors = new ListenerErrors('circuit breaker');
+  readonly #stateListeners = new Listeners<[BreakerStateChange]>(this.#listenerErrors);
+  readonly #rejectListeners = new Listeners<[]>(this.#listenerErrors);
 
   /**
    * @throws {InvalidArgumentError} when an option is malformed or out of range (the message
@@ -459,18 +456,12 @@ export class CircuitBreaker {
    * emitted once per breaker).
    */
   onStateChange(listener: (change: BreakerStateChange) => void): Disposable {
-    this.#stateListeners = [...this.#stateListeners, listener];
-    return once(() => {
-      this.#stateListeners = without(this.#stateListeners, listener);
-    });
+    return this.#stateListeners.add(listener);
   }
 
   /** Calls `listener` each time a call is turned away. Errors are handled as for `onStateChange`. */
   onReject(listener: () => void): Disposable {
-    this.#rejectListeners = [...this.#rejectListeners, listener];
-    return once(() => {
-      this.#rejectListeners = without(this.#rejectListeners, listener);
-    });
+    return this.#rejectListeners.add(listener);
   }
 
   /**
@@ -554,38 +545,12 @@ export class CircuitBreaker {
     const from = this.#state;
     this.#state = to;
     this.#generation++;
-    const listeners = this.#stateListeners;
-    if (listeners.length === 0) return;
-    const change: BreakerStateChange = { from, to, reason };
-    for (const listener of listeners) {
-      try {
-        listener(change);
-      } catch (error) {
-        this.#listenerFailed(error);
-      }
-    }
+    if (this.#stateListeners.size === 0) return;
+    this.#stateListeners.emit({ from, to, reason });
   }
 
   #emitReject(): void {
-    for (const listener of this.#rejectListeners) {
-      try {
-        listener();
-      } catch (error) {
-        this.#listenerFailed(error);
-      }
-    }
-  }
-
-  #listenerFailed(error: unknown): void {
-    if (this.#warnedListenerError) return;
-    this.#warnedListenerError = true;
-    process.emitWarning(
-      `A circuit breaker event listener threw (further listener errors of this breaker are ignored silently): ${String(error)}`,
-      {
-        code: 'RESILIENCE_LISTENER_ERROR',
-        detail: error instanceof Error ? error.stack : undefined,
-      },
-    );
+    this.#rejectListeners.emit();
   }
 }
 
@@ -595,22 +560,6 @@ export class CircuitBreaker {
  */
 export function circuitBreaker(options?: CircuitBreakerOptions): CircuitBreaker {
   return new CircuitBreaker(options);
-}
-
-function once(fn: () => void): Disposable {
-  let done = false;
-  return {
-    dispose: () => {
-      if (done) return;
-      done = true;
-      fn();
-    },
-  };
-}
-
-function without<T>(list: readonly T[], item: T): readonly T[] {
-  const i = list.indexOf(item);
-  return i === -1 ? list : [...list.slice(0, i), ...list.slice(i + 1)];
 }
 
 function invalid(option: string, value: unknown, expected: string): InvalidArgumentError {

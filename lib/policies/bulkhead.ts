@@ -1,5 +1,7 @@
 import { BulkheadFullError, InvalidArgumentError, withoutStack } from '../errors.js';
 import type { BulkheadRejectReason } from '../errors.js';
+import { Listeners } from './listeners.js';
+import type { Disposable } from './listeners.js';
 
 /** Options of a {@link Bulkhead}. */
 export interface BulkheadOptions {
@@ -28,10 +30,7 @@ export interface BulkheadLease {
   readonly released: boolean;
 }
 
-/** Returned by event subscriptions; `dispose()` unsubscribes and is idempotent. */
-export interface Disposable {
-  dispose(): void;
-}
+export type { Disposable } from './listeners.js';
 
 /** A snapshot of a {@link Bulkhead}'s occupancy, read by the metrics gauges. */
 export interface BulkheadStats {
@@ -140,7 +139,7 @@ export class Bulkhead {
   private tail: Waiter | null = null;
   private closed = false;
   // Copy-on-write, so a listener that disposes itself during emit does not skip another.
-  private rejectListeners: ReadonlyArray<(reason: BulkheadRejectReason) => void> = [];
+  private readonly rejectListeners = new Listeners<[BulkheadRejectReason]>('bulkhead');
 
   /**
    * @throws InvalidArgumentError when `maxConcurrent` is not an integer >= 1, `maxQueue` not
@@ -265,22 +264,11 @@ export class Bulkhead {
 
   /**
    * Subscribes to rejections (`'full'`, `'queue-timeout'`, `'aborted'`), e.g. for metrics.
-   * A listener that throws does not disturb the bulkhead; its error is rethrown in a microtask.
+   * A listener that throws does not disturb the bulkhead or the process (a process warning is
+   * emitted once per bulkhead).
    */
   onReject(listener: (reason: BulkheadRejectReason) => void): Disposable {
-    if (typeof listener !== 'function') {
-      throw new InvalidArgumentError(`bulkhead onReject listener must be a function`);
-    }
-    this.rejectListeners = [...this.rejectListeners, listener];
-    let disposed = false;
-    return {
-      dispose: () => {
-        if (disposed) return;
-        disposed = true;
-        const i = this.rejectListeners.indexOf(listener);
-        if (i !== -1) this.rejectListeners = this.rejectListeners.filter((_, j) => j !== i);
-      },
-    };
+    return this.rejectListeners.add(listener);
   }
 
   /**
@@ -300,16 +288,7 @@ export class Bulkhead {
   }
 
   private emitReject(reason: BulkheadRejectReason): void {
-    const listeners = this.rejectListeners;
-    for (let i = 0; i < listeners.length; i++) {
-      try {
-        listeners[i]!(reason);
-      } catch (err) {
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
-    }
+    if (this.rejectListeners.size > 0) this.rejectListeners.emit(reason);
   }
 
   /** Unlinks a waiter and drops its timer and abort listener; it can then never settle twice. */

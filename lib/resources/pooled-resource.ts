@@ -17,7 +17,8 @@ import type { RetryDecision, RetryOptions, RetryOutcome } from '../policies/retr
 import { RetryBudget } from '../policies/retry-budget.js';
 import { AttemptAbort } from './abort-source.js';
 import type { AbortSource } from './abort-source.js';
-import { Listeners, ResourcePool } from './pool.js';
+import { Listeners } from '../policies/listeners.js';
+import { ResourcePool } from './pool.js';
 import type { Borrower, PoolFactory } from './pool.js';
 import { ProbeMember } from './probe-member.js';
 import type { ProbeUseOptions } from './probe-member.js';

@@ -1,3 +1,5 @@
+import type { Disposable } from '../policies/listeners.js';
+
 /**
  * The contracts shared by the pool, the resource kinds (HTTP, Redis, custom), the health
  * monitor, the resource manager and the metrics module.
@@ -6,10 +8,7 @@
 /** Health of one resource or check. */
 export type HealthStatus = 'up' | 'degraded' | 'down' | 'unknown';
 
-/** A handle that stops a subscription or timer. */
-export interface Disposable {
-  dispose(): void;
-}
+export type { Disposable };
 
 /** One health-check result, kept in a short per-resource history. */
 export interface HealthCheckResult {

@@ -1,5 +1,6 @@
 import type { StoreErrorPolicy } from '../../config/types.js';
-import type { Disposable } from '../breaker.js';
+import { ListenerErrors, Listeners } from '../listeners.js';
+import type { Disposable } from '../listeners.js';
 import { systemClock } from '../clock.js';
 import type { Clock } from '../clock.js';
 import { invalidOption } from '../invalid-option.js';
@@ -85,26 +86,6 @@ class StoreCall {
   ) {}
 }
 
-class Listeners<A extends unknown[]> {
-  private readonly set = new Set<(...args: A) => void>();
-  get size(): number {
-    return this.set.size;
-  }
-  add(listener: (...args: A) => void): Disposable {
-    this.set.add(listener);
-    return { dispose: () => void this.set.delete(listener) };
-  }
-  emit(...args: A): void {
-    for (const listener of this.set) {
-      try {
-        listener(...args);
-      } catch {
-        // A listener's bug must not change a decision.
-      }
-    }
-  }
-}
-
 function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | null)?.then === 'function';
 }
@@ -164,9 +145,10 @@ export class ResilientStore implements RateLimitStore {
   private retryAt = 0;
   private timeoutsInARow = 0;
   private closed = false;
-  private readonly callListeners = new Listeners<[StoreCallOutcome, number]>();
-  private readonly fallbackListeners = new Listeners<[StoreFallbackReason]>();
-  private readonly hitListeners = new Listeners<[]>();
+  private readonly listenerErrors = new ListenerErrors('rate-limit store');
+  private readonly callListeners = new Listeners<[StoreCallOutcome, number]>(this.listenerErrors);
+  private readonly fallbackListeners = new Listeners<[StoreFallbackReason]>(this.listenerErrors);
+  private readonly hitListeners = new Listeners<[]>(this.listenerErrors);
   // Set when the store settles decisions through an observer (the RedisStore does).
   private readonly observable: ObservableStore | undefined;
   private readonly observer: DecisionObserver<StoreCall> = {

@@ -656,10 +656,16 @@ export const configSchema: SchemaOf<ResilienceConfig> = {
     protect: protectSchema('the readiness details', 'HEALTH'),
   },
   shutdown: {
+    delay: leaf(
+      duration(),
+      '0s',
+      'On close, how long to keep serving with readiness already failing (503) before the server stops accepting: time for load balancers to stop sending.',
+      { env: 'RESILIENCE_SHUTDOWN_DELAY' },
+    ),
     grace: leaf(
       duration(),
       '10s',
-      'On close, how long in-flight work may take before resources are closed anyway.',
+      'Once the server stopped accepting, how long in-flight requests may take; those still running are then answered 503, and resources closed anyway.',
       { env: 'RESILIENCE_SHUTDOWN_GRACE' },
     ),
     handleSignals: leaf(boolean, false, 'Close on SIGTERM and SIGINT.', {

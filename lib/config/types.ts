@@ -292,7 +292,9 @@ export interface HealthConfig {
 }
 
 export interface ShutdownConfig {
-  /** Milliseconds in-flight work may take to finish on close. */
+  /** Milliseconds to keep serving, readiness failing, before the servers stop accepting. */
+  delay: number;
+  /** Milliseconds in-flight work may take to finish once the servers stopped accepting. */
   grace: number;
   /** Close on SIGTERM/SIGINT. */
   handleSignals: boolean;

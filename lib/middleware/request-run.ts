@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import {
+  ShuttingDownError,
   TimeoutError,
   withoutStack,
   type BulkheadFullError,
@@ -18,6 +19,7 @@ import type { RateLimitDecision } from '../policies/rate-limit/store.js';
 import { Deadline, parseDeadlineHeader } from '../policies/timeout.js';
 import type { ResourceManager } from '../resources/manager.js';
 import type { RequestResilience } from './context.js';
+import type { InflightRequest } from './lifecycle.js';
 import type { PolicyRuntime } from './policy-runtime.js';
 import { retryAfterSeconds, sendProblem } from './problem.js';
 
@@ -92,7 +94,7 @@ class RequestContext implements RequestResilience {
  * request pipeline"), and guarantees every breaker permit and bulkhead lease it takes is given
  * back exactly once.
  */
-export class RequestRun {
+export class RequestRun implements InflightRequest {
   deadline: Deadline | undefined;
   private stage = Stage.Admission;
   private readonly startedAt = performance.now();
@@ -135,7 +137,7 @@ export class RequestRun {
         this.shadowTimer.unref();
       }
     }
-    runtime.env.lifecycle.requestStarted();
+    runtime.env.lifecycle.requestStarted(this);
     // One 'close' listener, not 'finish' and 'close': Node emits 'close' once per response,
     // right after 'finish' or when the connection drops first, and a second listener turns the
     // response's listener slot into an array that every emit copies. `on`, not `once`: the
@@ -379,6 +381,35 @@ export class RequestRun {
     this.handlerFinished();
   }
 
+  closeConnection(): void {
+    // Rather than a header the app could read or overwrite: Node then sends
+    // `Connection: close` and ends the connection once the response is out.
+    if (!this.res.headersSent) this.res.shouldKeepAlive = false;
+  }
+
+  /**
+   * Shutdown's grace is over and the request still runs: answer 503 like a timeout answers 504
+   * (the handler's late writes are swallowed, its slot held until it ends) and abort its
+   * signal so the work can stop. A response already streaming cannot be answered.
+   */
+  abandon(): void {
+    if (this.finished || this.stage === Stage.Settled || this.res.headersSent) return;
+    const err = new ShuttingDownError('The server shut down before the request finished', {
+      retryAfterMs: 1000,
+    });
+    const inHandler = this.stage === Stage.Handler;
+    // The work neither failed nor succeeded: it says nothing about the dependency.
+    this.permit?.release();
+    this.permit = null;
+    this.deadline?.abort(err);
+    this.disconnect?.abort(err);
+    this.res.shouldKeepAlive = false;
+    this.res.setHeader('Connection', 'close');
+    this.res.setHeader('Retry-After', 1);
+    this.reject(err);
+    if (inHandler) this.guardLateResponse(this.res.writableEnded);
+  }
+
   private onShadowExpire(): void {
     if (!this.finished) this.runtime.countRejection('timeout', false);
   }
@@ -405,7 +436,7 @@ export class RequestRun {
     // Finished: end() was called and everything was handed to the socket (which the server
     // detaches from a finished response before 'close').
     if (!this.finished && this.res.writableFinished) this.onFinish();
-    this.runtime.env.lifecycle.requestEnded();
+    this.runtime.env.lifecycle.requestEnded(this);
     if (this.finished) return;
     // The client went away before the response ended.
     const wasHandling = this.stage === Stage.Handler;

@@ -65,7 +65,15 @@ export interface ResilienceOptions {
 
 /** Options of {@link ResilienceMiddleware.close}. */
 export interface CloseOptions {
-  /** Milliseconds in-flight requests may take to finish; default `shutdown.grace`. */
+  /**
+   * Milliseconds to keep serving, with /readyz already failing, before the attached servers
+   * stop accepting (time for load balancers to stop sending); default `shutdown.delay`.
+   */
+  delay?: number;
+  /**
+   * Milliseconds in-flight requests and open connections may take to finish once the servers
+   * stopped accepting; default `shutdown.grace`.
+   */
   grace?: number;
 }
 
@@ -97,15 +105,18 @@ export interface ResilienceMiddleware extends Middleware {
     fn: (...args: A) => Promise<T> | T,
   ): (...args: A) => Promise<T>;
   /**
-   * Lets `close()` drain this server's connections too (it stops accepting, and idle
-   * keep-alive sockets are closed), and, with `shutdown.handleSignals`, closes on SIGTERM and
-   * SIGINT. Returns a handle that detaches.
+   * Lets `close()` shut this server down too: after the delay it stops accepting, answers
+   * every request on its open connections with `Connection: close`, and waits (within the
+   * grace) for those connections to end. With `shutdown.handleSignals`, also closes on SIGTERM
+   * and SIGINT. Returns a handle that detaches.
    */
   attach(server: Server): { dispose(): void };
   /**
-   * Graceful shutdown: /readyz answers 503 at once, new requests get 503 with
-   * `Connection: close`, in-flight requests get up to `grace` to finish, then resources drain
-   * and every timer and subscription stops. Idempotent.
+   * Graceful shutdown: /readyz answers 503 at once; requests are served as usual for `delay`;
+   * then attached servers stop accepting and new requests get 503 with `Connection: close`;
+   * in-flight requests get up to `grace` to finish, and those still running are answered 503;
+   * then resources drain and every timer and subscription stops. Idempotent: later calls
+   * return the first call's promise. Throws InvalidArgumentError for a bad delay or grace.
    */
   close(options?: CloseOptions): Promise<void>;
 }
@@ -234,7 +245,7 @@ export function resilience(
     const path = pathOf(req);
     if (endpoints.serve(path, mode, req, res, next)) return;
     if (excluded.excludes(path, mode)) return next();
-    if (lifecycle.shuttingDown) return rejectShuttingDown(res);
+    if (lifecycle.refusing) return rejectShuttingDown(res);
     table.lookup(req.method, path, mode).handle(req, res, next);
   };
 
@@ -249,23 +260,22 @@ export function resilience(
     return found;
   };
 
-  const servers = new Set<Server>();
   let closed: Promise<void> | undefined;
   const close = (closeOptions: CloseOptions = {}): Promise<void> => {
+    checkCloseOptions(closeOptions);
     lifecycle.shuttingDown = true;
     closed ??= (async () => {
+      const delay = closeOptions.delay ?? resolved.shutdown.delay;
       const grace = closeOptions.grace ?? resolved.shutdown.grace;
-      const deadline = Date.now() + grace;
-      for (const server of servers) {
-        server.close();
-        server.closeIdleConnections();
-      }
-      await lifecycle.drain(grace);
+      const deadline = Date.now() + delay + grace;
+      await lifecycle.shutdown(delay, grace);
       await manager.close(Math.max(0, deadline - Date.now()));
       await Promise.all(runtimes.map((r) => r.close()));
       await stores.close();
       metrics.close();
-      for (const server of servers) server.closeAllConnections();
+      // Past the grace: idle keep-alive connections, responses still streaming and requests
+      // outside the pipeline. Ours answered at the end of the grace have been flushed by now.
+      lifecycle.closeConnections();
     })();
     return closed;
   };
@@ -280,7 +290,7 @@ export function resilience(
       // A nested layer reads the outer layer's deadline.
       propagateDeadlines();
       return (req: IncomingMessage, res: ServerResponse, next: Next) => {
-        if (lifecycle.shuttingDown) return rejectShuttingDown(res);
+        if (lifecycle.refusing) return rejectShuttingDown(res);
         rt.handle(req, res, next);
       };
     },
@@ -291,7 +301,7 @@ export function resilience(
       return (...args: A): Promise<T> => executeUnderPolicy(rt, () => fn(...args));
     },
     attach(server: Server) {
-      servers.add(server);
+      const detach = lifecycle.attach(server);
       const onSignal = (): void => {
         void close();
       };
@@ -301,7 +311,7 @@ export function resilience(
       }
       return {
         dispose: () => {
-          servers.delete(server);
+          detach();
           process.off('SIGTERM', onSignal);
           process.off('SIGINT', onSignal);
         },
@@ -312,20 +322,33 @@ export function resilience(
 }
 
 /**
- * Wires SIGTERM and SIGINT to a graceful shutdown of `server` and `r`: the server stops
- * accepting, in-flight requests finish within the grace period, resources drain, and the
- * process is left with nothing keeping it alive. Returns a handle that removes the handlers.
+ * Wires SIGTERM and SIGINT to a graceful shutdown of `server` and `r` (see
+ * {@link ResilienceMiddleware.close}): readiness fails, requests are still served for the
+ * delay, then the server stops accepting, in-flight requests finish within the grace period,
+ * resources drain, and the process is left with nothing keeping it alive. `delay` and `grace`
+ * default to `shutdown.delay` and `shutdown.grace`. Returns a handle that removes the handlers.
+ * Throws InvalidArgumentError for a bad delay or grace.
  */
 export function closeOnSignals(
   server: Server,
   r: ResilienceMiddleware,
-  options: { signals?: readonly NodeJS.Signals[]; grace?: number; onClosed?: () => void } = {},
+  options: {
+    signals?: readonly NodeJS.Signals[];
+    delay?: number;
+    grace?: number;
+    onClosed?: () => void;
+  } = {},
 ): { dispose(): void } {
+  checkCloseOptions(options);
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const attachment = r.attach(server);
   const onSignal = (): void => {
     dispose();
-    r.close({ grace: options.grace ?? r.config.shutdown.grace }).then(options.onClosed, (err) => {
+    const closeOptions = {
+      delay: options.delay ?? r.config.shutdown.delay,
+      grace: options.grace ?? r.config.shutdown.grace,
+    };
+    r.close(closeOptions).then(options.onClosed, (err) => {
       process.emitWarning(`express-resilience: shutdown failed: ${String(err)}`);
     });
   };
@@ -340,3 +363,19 @@ export function closeOnSignals(
     },
   };
 }
+
+function checkCloseOptions(options: CloseOptions): void {
+  for (const name of ['delay', 'grace'] as const) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !(value >= 0 && value <= MAX_TIMER_DELAY)) {
+      throw new InvalidArgumentError(
+        `${name} must be a number of milliseconds in [0, ${MAX_TIMER_DELAY}], got ${String(value)}`,
+      );
+    }
+  }
+}
+
+/** The longest delay setTimeout honours (larger ones fire at once). */
+const MAX_TIMER_DELAY = 2_147_483_647;
+

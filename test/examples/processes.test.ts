@@ -50,7 +50,9 @@ describe('examples as processes', () => {
     assert.equal(statuses[0], 200);
     assert.ok(statuses.includes(429), `the minimal app's rate limit: ${statuses.join(' ')}`);
 
-    await Promise.all([service.stop(5000), minimal.stop(5000)]);
+    // The minimal app's grace is the default 10 s: it waits for the idle keep-alive connection
+    // fetch left open until the client or the server's keepAliveTimeout closes it.
+    await Promise.all([service.stop(5000), minimal.stop(15_000)]);
     await upstream.stop(5000);
     assert.equal(await service.exited, 0, service.output());
     assert.equal(await minimal.exited, 0, minimal.output());

@@ -378,4 +378,3 @@ function checkCloseOptions(options: CloseOptions): void {
 
 /** The longest delay setTimeout honours (larger ones fire at once). */
 const MAX_TIMER_DELAY = 2_147_483_647;
-

@@ -71,7 +71,7 @@ export class ListenerErrors {
     if (this.#warned) return;
     this.#warned = true;
     process.emitWarning(
-      `A ${this.emitter} event listener threw (further listener errors of this ${this.emitter} are ignored): ${String(error)}`,
+      `An event listener of a ${this.emitter} threw (its further errors are ignored): ${String(error)}`,
       {
         code: 'RESILIENCE_LISTENER_ERROR',
         detail: error instanceof Error ? error.stack : undefined,

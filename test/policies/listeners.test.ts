@@ -58,7 +58,7 @@ describe('Listeners', () => {
     });
     assert.equal(after, 2);
     assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!.message, /thing event listener threw.*listener bug/);
+    assert.match(warnings[0]!.message, /listener of a thing threw.*listener bug/);
   });
 
   it('warns once for all the lists of one emitter sharing its ListenerErrors', async () => {

@@ -308,7 +308,11 @@ function policySetSchema(withEnv: boolean): SchemaOf<PolicySet> {
 function poolSchema(min: number, max: number): SchemaOf<PoolConfig> {
   return {
     min: leaf(integer({ min: 0 }), min, 'Members kept open even when idle; at most `max`.'),
-    max: leaf(integer({ min: 1 }), max, 'Most members open at once.'),
+    max: leaf(
+      integer({ min: 1 }),
+      max,
+      'Most members open at once for traffic (health probes use one connection of their own beyond it).',
+    ),
     acquireTimeout: leaf(
       duration({ min: 1 }),
       '500ms',

@@ -167,7 +167,82 @@ function readText(file: string): { text: string } | { problem: string } {
   }
 }
 
+/**
+ * The deepest nesting of YAML flow collections (`[…]`, `{…}`) in `text`, counting no further
+ * than `limit + 1`. yaml's parser recurses per level: a 120 KiB file of brackets takes it over
+ * a second before it gives up with a stack overflow, where this scan takes microseconds.
+ * Written by hand because yaml exposes no depth limit. It errs towards counting less (a quote
+ * it cannot classify is taken as opening a string), so it never refuses a file yaml would
+ * accept under the depth limit; anything it misses is still caught by the tree check.
+ */
+export function flowDepth(text: string, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  // Whether only spaces, `-`, `?`, `:` or `,` came since the line or the last token started:
+  // then `[`, `{` or a quote begins a node, not the middle of a plain scalar.
+  let nodeStart = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\n') {
+      nodeStart = true;
+      continue;
+    }
+    if (c === ' ' || c === '\t' || c === '\r') continue;
+    if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      const end = text.indexOf('\n', i);
+      if (end === -1) break;
+      i = end - 1;
+      continue;
+    }
+    if (nodeStart && (c === "'" || c === '"')) {
+      // A quoted scalar: skip to its closing quote ('' and \" escape one).
+      for (i++; i < text.length; i++) {
+        if (c === '"' && text[i] === '\\') i++;
+        else if (text[i] === c) {
+          if (c === "'" && text[i + 1] === "'") i++;
+          else break;
+        }
+      }
+      nodeStart = false;
+      continue;
+    }
+    if (nodeStart && depth === 0 && (c === '|' || c === '>')) {
+      // A block scalar: its lines are text, indented deeper than the line that starts it.
+      const lineStart = text.lastIndexOf('\n', i) + 1;
+      const indent = /^ */.exec(text.slice(lineStart, i))![0].length;
+      let end = text.indexOf('\n', i);
+      while (end !== -1) {
+        const next = text.slice(end + 1, text.indexOf('\n', end + 1) >>> 0);
+        if (next.trim() !== '' && /^ */.exec(next)![0].length <= indent) break;
+        end = text.indexOf('\n', end + 1);
+      }
+      if (end === -1) break;
+      i = end - 1;
+      continue;
+    }
+    if ((c === '[' || c === '{') && (nodeStart || depth > 0)) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+      if (deepest > limit) return deepest;
+      nodeStart = true;
+      continue;
+    }
+    if ((c === ']' || c === '}') && depth > 0) {
+      depth--;
+      nodeStart = false;
+      continue;
+    }
+    nodeStart = c === '-' || c === '?' || c === ':' || (c === ',' && depth > 0);
+  }
+  return deepest;
+}
+
 function parseYaml(file: string, text: string): { data: unknown } | { problem: string } {
+  if (flowDepth(text, CONFIG_LIMITS.depth) > CONFIG_LIMITS.depth) {
+    return {
+      problem: `${file}: is nested more than ${CONFIG_LIMITS.depth} levels deep (the limit)`,
+    };
+  }
   try {
     const doc = parseDocument(text, { merge: true, prettyErrors: false });
     const error = doc.errors[0];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { CONFIG_LIMITS } from '../../lib/config/limits.js';
-import { loadConfig, resolveConfig } from '../../lib/config/load.js';
+import { flowDepth, loadConfig, resolveConfig } from '../../lib/config/load.js';
 import type { ResilienceConfigInput } from '../../lib/config/types.js';
 import { TempDirs, configProblems } from './helpers.js';
 
@@ -66,6 +66,32 @@ describe('config limits', () => {
     assert.deepEqual(problems, [
       `${join(dir, 'default.yaml')}: expands YAML aliases more than ${CONFIG_LIMITS.yamlAliases} times (the limit)`,
     ]);
+  });
+
+  it('rejects YAML flow collections nested past the limit before parsing them, naming the file', () => {
+    // 120 KB of brackets: yaml's recursive parser would take about a second to give up.
+    const text = `middleware:\n  defaults: ${'['.repeat(60_000)}${']'.repeat(60_000)}\n`;
+    const { dir, problems } = loadProblems({ 'default.yaml': text });
+    assert.deepEqual(problems, [
+      `${join(dir, 'default.yaml')}: is nested more than ${CONFIG_LIMITS.depth} levels deep (the limit)`,
+    ]);
+  });
+
+  it('counts only real flow collections towards the nesting limit', () => {
+    const deep = '['.repeat(40);
+    const text = [
+      `pattern: /a[0-9]+[a-z]/${deep}`, // brackets inside a plain scalar
+      `quoted: '${deep}'`,
+      `doubled: "\\" ${deep}"`,
+      `# ${deep}`,
+      'literal: |',
+      `  ${deep}`,
+      '',
+      `  ${deep}`,
+      "list: [a, 'b]]]', {c: [d]}]",
+    ].join('\n');
+    assert.equal(flowDepth(text, CONFIG_LIMITS.depth), 3);
+    assert.equal(flowDepth('a: [[[[1]]]]', CONFIG_LIMITS.depth), 4);
   });
 
   it('rejects a recursive YAML alias as a cycle, naming the file', () => {

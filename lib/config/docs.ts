@@ -103,6 +103,9 @@ it holds any of the fields of \`middleware.defaults\` (\`timeout\`, \`breaker\`,
 \`rateLimit\`) and inherits the rest. A route resolves as \`middleware.defaults\`, then the named
 policy it selects with \`policy:\` (if any), then its own fields. Lists inside a policy
 (e.g. \`failureStatuses\`) replace, not merge. Routes are matched in order; the first match wins.
+A request that matches no route gets \`middleware.defaults\` **without its breaker** (a breaker
+protects one dependency; one shared by every unlisted route would couple them): list a route to
+give it a breaker.
 
 ## Resource environment variables
 

@@ -88,6 +88,22 @@ class RequestContext implements RequestResilience {
   }
 }
 
+const RUN = Symbol('express-resilience.request-run');
+type HookedResponse = ServerResponse & { [RUN]?: RequestRun };
+
+function writeHeadAndJudge(this: HookedResponse, ...args: unknown[]): unknown {
+  const first = this[RUN]!;
+  this[RUN] = undefined;
+  // Once per response: later calls (there should be none) go straight through.
+  const writeHead = first.writeHeadBefore!;
+  this.writeHead = writeHead;
+  const result = (writeHead as (...a: unknown[]) => unknown).apply(this, args);
+  for (let run: RequestRun | undefined = first; run !== undefined; run = run.nextHooked) {
+    run.onHeaders();
+  }
+  return result;
+}
+
 /**
  * One request through one {@link PolicyRuntime}: exclude and route matching happened before;
  * this does deadline → rate limit → breaker → bulkhead → timeout → outcome (README.md, "The
@@ -99,6 +115,10 @@ export class RequestRun implements InflightRequest {
   private stage = Stage.Admission;
   private readonly startedAt = performance.now();
   private permit: BreakerPermit | null = null;
+  /** The response's `writeHead` before {@link RequestRun.judgeAtHeaders} hooked it. */
+  writeHeadBefore: ServerResponse['writeHead'] | undefined = undefined;
+  /** The next run of the same response waiting for its headers (nested policies). */
+  nextHooked: RequestRun | undefined = undefined;
   private lease: BulkheadLease | null = null;
   private finished = false;
   private timedOut = false;
@@ -315,8 +335,39 @@ export class RequestRun implements InflightRequest {
     // Admission may have ended on the very tick the deadline passed, before its timer ran.
     if (this.deadline !== undefined && this.deadline.expired) return this.expireNow();
     this.stage = Stage.Handler;
+    if (this.permit !== null) this.judgeAtHeaders();
     if (this.deadline !== undefined) runInRequestContext(this.deadline, this.next);
     else this.next();
+  }
+
+  /**
+   * The breaker judges the handler's answer when its headers go out: status and time to the
+   * headers. For most responses that is when they end; a response that streams (SSE, a
+   * download, a long poll answering late) is healthy once it has started well, however long it
+   * then runs, and must count neither as slow nor as a failure. Hooked per response through
+   * `writeHead`, which Node calls for implicit headers too; one shared function, no closure.
+   */
+  private judgeAtHeaders(): void {
+    const res = this.res as HookedResponse;
+    const first = res[RUN];
+    if (first !== undefined) {
+      // Nested runs (an app-wide route and `r.policy()` on a router) share the one hook.
+      this.nextHooked = first.nextHooked;
+      first.nextHooked = this;
+      return;
+    }
+    this.writeHeadBefore = res.writeHead;
+    res[RUN] = this;
+    res.writeHead = writeHeadAndJudge as ServerResponse['writeHead'];
+  }
+
+  /** Called once the handler's headers are written. */
+  onHeaders(): void {
+    const permit = this.permit;
+    if (permit === null || this.stage !== Stage.Handler) return;
+    this.permit = null;
+    if (this.runtime.isFailureStatus(this.res.statusCode)) permit.failure();
+    else permit.success();
   }
 
   /** Ends the request with a rejection of ours; nothing of the app has run (or will). */

@@ -170,7 +170,12 @@ export function resilience(
       runtimes.push(created);
       return created;
     };
-    table = new RouteTable(runtime('default', mw.defaults));
+    // A breaker protects one dependency: requests to routes no config entry names may reach
+    // anything, and one breaker over all of them lets a single failing (or merely slow) route
+    // turn every unlisted route away. So they get the defaults without a breaker; list a route
+    // to give it one.
+    const unlisted = { ...mw.defaults, breaker: { ...mw.defaults.breaker, enabled: false } };
+    table = new RouteTable(runtime('default', unlisted));
     for (const route of mw.routes) table.add(route.match, runtime(route.name, route));
     for (const [name, policy] of Object.entries(mw.policies) as [string, NamedPolicy][]) {
       named.set(name, runtime(name, policy));

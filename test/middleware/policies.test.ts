@@ -320,6 +320,7 @@ describe('resilience() policies through Express 5', () => {
               failureStatuses: ['5xx', '429'],
             },
           },
+          routes: [{ name: 's', match: 'GET /s' }],
         },
       });
       let status = 404;
@@ -342,6 +343,8 @@ describe('resilience() policies through Express 5', () => {
             bulkhead: { enforce: false, maxConcurrent: 1, maxQueue: 0 },
             timeout: { enforce: false, duration: '1s' },
           },
+          // One route over every path: one breaker, bulkhead and quota for the three paths.
+          routes: [{ name: 'all', match: '/*' }],
         },
       });
       const gate = deferred();
@@ -367,7 +370,7 @@ describe('resilience() policies through Express 5', () => {
       assert.equal(await held, 200);
 
       const shadow = (reason: string) =>
-        metric('resilience_rejections_total', { route: 'default', reason, mode: 'shadow' });
+        metric('resilience_rejections_total', { route: 'all', reason, mode: 'shadow' });
       assert.equal(await shadow('rate_limited'), 2);
       assert.equal(await shadow('breaker_open'), 2);
       assert.equal(await shadow('bulkhead_full'), 1);
@@ -375,7 +378,7 @@ describe('resilience() policies through Express 5', () => {
       assert.equal(await metric('resilience_rejections_total', { mode: 'enforce' }), 0);
       assert.equal(
         await metric('resilience_rate_limit_decisions_total', {
-          route: 'default',
+          route: 'all',
           result: 'shadow_limited',
         }),
         2,
@@ -383,14 +386,14 @@ describe('resilience() policies through Express 5', () => {
       // Allowed decisions are counted on the hot path and published when the registry is read.
       assert.equal(
         await metric('resilience_rate_limit_decisions_total', {
-          route: 'default',
+          route: 'all',
           result: 'allowed',
         }),
         1,
       );
       assert.match(
         await r!.metrics.registry.metrics(),
-        /resilience_rate_limit_decisions_total\{route="default",result="allowed"\} 1\n/,
+        /resilience_rate_limit_decisions_total\{route="all",result="allowed"\} 1\n/,
       );
     });
   });

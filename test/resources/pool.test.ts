@@ -403,6 +403,26 @@ describe('ResourcePool', () => {
       assert.deepEqual(told, ['lent 1', 'lent 1']);
       pool.release(a);
     });
+    it('keeps a given-back member for synchronous borrows until the end of the turn only, then generic-pool has it (pinned fast path)', async () => {
+      const pool = makePool({ max: 1 });
+      const a = await pool.acquire();
+      pool.release(a);
+      const told: string[] = [];
+      const borrower = {
+        lent: (m: Conn) => told.push(`lent ${m.id}`),
+        refused: (e: unknown) => told.push(`refused ${String(e)}`),
+      };
+      pool.borrow(borrower);
+      assert.deepEqual(told, ['lent 1'], 'same turn: lent before borrow() returns');
+      pool.release(a);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(pool.stats().available, 1);
+      pool.borrow(borrower);
+      assert.deepEqual(told, ['lent 1'], 'a turn later: through generic-pool, a promise away');
+      await flush();
+      assert.deepEqual(told, ['lent 1', 'lent 1']);
+      pool.release(a);
+    });
   });
 
   describe('a failing factory', () => {
@@ -470,6 +490,17 @@ describe('ResourcePool', () => {
       assert.equal(pool.stats().available, 2);
       const m = await pool.acquire();
       pool.release(m);
+    });
+
+    it('closes while generic-pool still holds the acquire of a caller failed fast (no create loop)', async () => {
+      const pool = makePool({ max: 1 });
+      factory.failWith = new Error('down');
+      await assert.rejects(pool.acquire(), ResourceUnavailableError);
+      const closing = pool.close();
+      await clock.runAllAsync();
+      await closing;
+      assert.equal(factory.attempts, 1);
+      assert.equal(pool.stats().size, 0);
     });
 
     it('still lends idle members while the factory fails', async () => {

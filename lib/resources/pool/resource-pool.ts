@@ -26,7 +26,7 @@ import type { WaiterHost } from './wait-queue.js';
 
 /**
  * A pool of members (connections, clients): generic-pool 3.9 through its documented API
- * (`createPool` and its options; node_modules/generic-pool/README.md), with thin layers for
+ * (`createPool` and the options its README documents), with thin layers for
  * what it leaves to its users:
  *
  * - generic-pool creates members (`min` kept warm, never more than `max`), validates them on

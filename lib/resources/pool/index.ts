@@ -1,5 +1,4 @@
 export { ResourcePool } from './resource-pool.js';
-export { Listeners } from './listeners.js';
 export type {
   AcquireOptions,
   Borrower,

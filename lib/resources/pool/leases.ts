@@ -1,4 +1,5 @@
-import { Listeners } from './listeners.js';
+import { Listeners } from '../../policies/listeners.js';
+import type { ListenerErrors } from '../../policies/listeners.js';
 
 /** Stack frames kept for lease warnings: enough to get past the pack's own frames. */
 const LEASE_STACK_FRAMES = 25;
@@ -26,14 +27,17 @@ export interface LeaseWarning {
  * lent longer than that is reported once per borrow, with the stack of the `acquire()`.
  */
 export class LeaseTracker<T> {
-  readonly listeners = new Listeners<[info: LeaseWarning]>('pool onLeaseWarning');
+  readonly listeners: Listeners<[info: LeaseWarning]>;
   #timer: ReturnType<typeof setInterval> | undefined = undefined;
 
   constructor(
     readonly name: string,
     readonly warningMs: number,
     readonly members: ReadonlyMap<T, Member>,
-  ) {}
+    errors: ListenerErrors,
+  ) {
+    this.listeners = new Listeners<[info: LeaseWarning]>(errors);
+  }
 
   /**
    * Where a borrow is made, captured now, while the caller's frames are on the stack: V8

@@ -11,7 +11,7 @@ import type { AcquireErrorReason, Disposable, PoolEvents, PoolStats } from '../t
 import { CreateBackoff } from './create-backoff.js';
 import { LeaseTracker, Member } from './leases.js';
 import type { LeaseWarning } from './leases.js';
-import { Listeners } from './listeners.js';
+import { ListenerErrors, Listeners } from '../../policies/listeners.js';
 import { checkMillis, checkPoolArguments, invalid } from './options.js';
 import type { PoolSettings } from './options.js';
 import type {
@@ -89,11 +89,13 @@ export class ResourcePool<T> implements PoolEvents {
   /** Resolved when the last borrowed member comes back during close(). */
   #allReturned: (() => void) | undefined = undefined;
 
-  readonly #acquireListeners = new Listeners<[waitMs: number]>('pool onAcquire');
+  /** One warning for a throwing listener of any of the pool's events. */
+  readonly #listenerErrors = new ListenerErrors('pool');
+  readonly #acquireListeners = new Listeners<[waitMs: number]>(this.#listenerErrors);
   readonly #acquireErrorListeners = new Listeners<[reason: AcquireErrorReason, error: Error]>(
-    'pool onAcquireError',
+    this.#listenerErrors,
   );
-  readonly #createErrorListeners = new Listeners<[error: Error]>('pool onCreateError');
+  readonly #createErrorListeners = new Listeners<[error: Error]>(this.#listenerErrors);
 
   /**
    * Does not create members yet (see {@link ResourcePool.start}).
@@ -120,7 +122,12 @@ export class ResourcePool<T> implements PoolEvents {
         closedError: () => this.#closedError(),
       },
     );
-    this.#leases = new LeaseTracker<T>(settings.name, settings.leaseWarning, this.#members);
+    this.#leases = new LeaseTracker<T>(
+      settings.name,
+      settings.leaseWarning,
+      this.#members,
+      this.#listenerErrors,
+    );
     this.#host = {
       aborted: (waiter) => this.#rejectWaiter(waiter, 'aborted', waiter.signal!.reason),
       timedOut: (waiter) =>

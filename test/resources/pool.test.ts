@@ -371,6 +371,23 @@ describe('ResourcePool', () => {
       pool.release(a);
     });
 
+    it('takes back a member that generic-pool grants to the acquire of a caller who aborted', async () => {
+      const pool = makePool({ max: 1 });
+      const a = await pool.acquire();
+      const controller = new AbortController();
+      const waiting = track(pool.acquire({ signal: controller.signal }));
+      controller.abort(new Error('client went away'));
+      await flush();
+      assert.ok(waiting.error instanceof Error);
+      pool.release(a);
+      // End of the turn: `a` goes to generic-pool, which grants it to the abandoned acquire.
+      await new Promise((resolve) => setImmediate(resolve));
+      await flush();
+      assert.deepEqual([pool.stats().available, pool.stats().borrowed], [1, 0]);
+      assert.equal(await pool.acquire(), a);
+      pool.release(a);
+    });
+
     it('removes the abort listener once the member is granted', async () => {
       const pool = makePool({ max: 1 });
       const a = await pool.acquire();

@@ -11,8 +11,6 @@ export class Member {
   /** Where the current borrow was made (stack formatted only when a warning reads it). */
   origin: Error | undefined = undefined;
   warned = false;
-  /** Just created and validated: generic-pool's testOnBorrow need not validate it again. */
-  fresh = true;
   constructor(readonly createdAt: number) {}
 }
 

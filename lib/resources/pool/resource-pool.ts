@@ -1,14 +1,9 @@
 import genericPool from 'generic-pool';
 import type { Pool as GenericPool } from 'generic-pool';
-import {
-  PoolClosedError,
-  PoolExhaustedError,
-  ResourceUnavailableError,
-  withoutStack,
-} from '../../errors.js';
 import type { AbortSource } from '../abort-source.js';
 import type { AcquireErrorReason, Disposable, PoolEvents, PoolStats } from '../types.js';
 import { CreateBackoff } from './create-backoff.js';
+import { closedError, queueFullError, timeoutError, unavailableError } from './errors.js';
 import { LeaseTracker, Member } from './leases.js';
 import type { LeaseWarning } from './leases.js';
 import { ListenerErrors, Listeners } from '../../policies/listeners.js';
@@ -23,6 +18,7 @@ import type {
 } from './types.js';
 import { WaitQueue, Waiter } from './wait-queue.js';
 import type { WaiterHost } from './wait-queue.js';
+import { check, expired, validateNew } from './validation.js';
 
 /**
  * A pool of members (connections, clients): generic-pool 3.9 through its documented API
@@ -116,10 +112,10 @@ export class ResourcePool<T> implements PoolEvents {
       settings.backoffMax,
       {
         create: () => factory.create(),
-        validate: (member) => this.#runValidate(member),
+        validate: (member) => validateNew(factory, member),
         discard: (member) => void this.#destroyMember(member),
         failed: (error) => this.#createFailed(error),
-        closedError: () => this.#closedError(),
+        closedError: () => closedError(this.name),
       },
     );
     this.#leases = new LeaseTracker<T>(
@@ -131,7 +127,7 @@ export class ResourcePool<T> implements PoolEvents {
     this.#host = {
       aborted: (waiter) => this.#rejectWaiter(waiter, 'aborted', waiter.signal!.reason),
       timedOut: (waiter) =>
-        this.#rejectWaiter(waiter, 'timeout', this.#timeoutError(waiter.timeoutMs)),
+        this.#rejectWaiter(waiter, 'timeout', timeoutError(this.name, waiter.timeoutMs)),
     };
     const testOnBorrow = factory.validate !== undefined || settings.maxLifetime > 0;
     this.#gp = genericPool.createPool<T>(
@@ -203,7 +199,7 @@ export class ResourcePool<T> implements PoolEvents {
    */
   borrow(borrower: Borrower<T>, options?: AcquireOptions): void {
     if (this.#closed) {
-      this.#refuse(borrower, 'closed', this.#closedError());
+      this.#refuse(borrower, 'closed', closedError(this.name));
       return;
     }
     const signal = options?.signal;
@@ -221,7 +217,7 @@ export class ResourcePool<T> implements PoolEvents {
       if (timeoutMs < timeout) timeout = timeoutMs;
     }
     if (timeout <= 0) {
-      this.#refuse(borrower, 'timeout', this.#timeoutError(timeout));
+      this.#refuse(borrower, 'timeout', timeoutError(this.name, timeout));
       return;
     }
     if (!this.#started) this.start();
@@ -241,7 +237,7 @@ export class ResourcePool<T> implements PoolEvents {
     while (idle.length > 0) {
       const member = idle.pop()!;
       const info = this.#members.get(member)!;
-      const valid = this.#check(member, info);
+      const valid = check(this.#factory, member, info, this.#settings.maxLifetime);
       if (valid === true) {
         this.#hand(member, info, borrower, startedAt, origin);
         return;
@@ -269,14 +265,18 @@ export class ResourcePool<T> implements PoolEvents {
   ): void {
     // Checked again for a borrow that starts over after close() began (see #replace).
     if (this.#closed) {
-      this.#refuse(borrower, 'closed', this.#closedError());
+      this.#refuse(borrower, 'closed', closedError(this.name));
       return;
     }
     const gp = this.#gp;
     if (gp.available === 0) {
       const failure = this.#creator.failure;
       if (failure !== undefined) {
-        this.#refuse(borrower, 'factory-error', this.#unavailableError(failure));
+        this.#refuse(
+          borrower,
+          'factory-error',
+          unavailableError(this.name, failure, this.#creator.delay()),
+        );
         return;
       }
       // Queued callers that a member being created (or validated) will serve are not waiting
@@ -286,17 +286,7 @@ export class ResourcePool<T> implements PoolEvents {
       const creating = gp.size - gp.available - gp.borrowed;
       const waiting = this.#queue.length - (creating > 0 ? creating : 0);
       if (gp.spareResourceCapacity < 1 && waiting >= this.#settings.maxWaiting) {
-        this.#refuse(
-          borrower,
-          'queue-full',
-          withoutStack(
-            () =>
-              new PoolExhaustedError(
-                `Pool "${this.name}" is exhausted: ${waiting} acquires already wait`,
-                { resource: this.name, reason: 'queue-full' },
-              ),
-          ),
-        );
+        this.#refuse(borrower, 'queue-full', queueFullError(this.name, waiting));
         return;
       }
     }
@@ -341,10 +331,10 @@ export class ResourcePool<T> implements PoolEvents {
     const info = this.#members.get(member);
     if (this.#closed || info === undefined) {
       void this.#gp.release(member).catch(noop);
-      this.#rejectWaiter(waiter, 'closed', this.#closedError());
+      this.#rejectWaiter(waiter, 'closed', closedError(this.name));
       return;
     }
-    const valid = checked || this.#check(member, info);
+    const valid = checked || check(this.#factory, member, info, this.#settings.maxLifetime);
     if (valid === true) {
       this.#detach(waiter);
       waiter.done = true;
@@ -388,45 +378,18 @@ export class ResourcePool<T> implements PoolEvents {
     waiter.done = true;
     const left = waiter.timeoutMs - (Date.now() - waiter.startedAt);
     if (left <= 0) {
-      this.#refuse(waiter.borrower, 'timeout', this.#timeoutError(waiter.timeoutMs));
+      this.#refuse(waiter.borrower, 'timeout', timeoutError(this.name, waiter.timeoutMs));
       return;
     }
     this.#obtain(waiter.borrower, waiter.signal, waiter.timeoutMs, waiter.startedAt, waiter.origin);
-  }
-
-  /**
-   * Validate on borrow: past `maxLifetime` is invalid; then the factory's validate, whose
-   * throw or rejection counts as invalid. A promise only when the factory's validate is
-   * asynchronous.
-   */
-  #check(member: T, info: Member): boolean | Promise<boolean> {
-    if (this.#expired(info)) return false;
-    const validate = this.#factory.validate;
-    if (validate === undefined) return true;
-    let verdict: boolean | Promise<boolean>;
-    try {
-      verdict = validate.call(this.#factory, member);
-    } catch {
-      return false;
-    }
-    if (typeof verdict === 'boolean') return verdict;
-    return Promise.resolve(verdict).then(
-      (ok) => ok !== false,
-      () => false,
-    );
-  }
-
-  #expired(info: Member): boolean {
-    const maxLifetime = this.#settings.maxLifetime;
-    return maxLifetime > 0 && Date.now() - info.createdAt >= maxLifetime;
   }
 
   /** generic-pool's `validate` (testOnBorrow): never rejects (it would leak the member). */
   #validateForPool(member: T): Promise<boolean> {
     const info = this.#members.get(member);
     if (info === undefined) return Promise.resolve(true);
-    if (this.#sweeping) return Promise.resolve(!this.#expired(info));
-    return Promise.resolve(this.#check(member, info));
+    if (this.#sweeping) return Promise.resolve(!expired(info, this.#settings.maxLifetime));
+    return Promise.resolve(check(this.#factory, member, info, this.#settings.maxLifetime));
   }
 
   /**
@@ -439,7 +402,7 @@ export class ResourcePool<T> implements PoolEvents {
     const info = this.#members.get(member);
     if (info === undefined || info.borrowedAt < 0) return;
     this.#endLease(info);
-    if (this.#expired(info)) void this.#gp.destroy(member).catch(noop);
+    if (expired(info, this.#settings.maxLifetime)) void this.#gp.destroy(member).catch(noop);
     else this.#giveBack(member);
   }
 
@@ -480,14 +443,18 @@ export class ResourcePool<T> implements PoolEvents {
     const gp = this.#gp;
     const available = gp.available;
     if (available === 0 || this.#closed) return;
-    let expired = false;
+    let due = false;
     for (const [member, info] of this.#members) {
-      if (this.#expired(info) && info.borrowedAt < 0 && !gp.isBorrowedResource(member)) {
-        expired = true;
+      if (
+        expired(info, this.#settings.maxLifetime) &&
+        info.borrowedAt < 0 &&
+        !gp.isBorrowedResource(member)
+      ) {
+        due = true;
         break;
       }
     }
-    if (!expired) return;
+    if (!due) return;
     this.#sweeping = true;
     try {
       for (let i = 0; i < available; i++) this.#ask();
@@ -597,7 +564,7 @@ export class ResourcePool<T> implements PoolEvents {
     }
     this.#closed = true;
     while (this.#queue.head !== null) {
-      this.#rejectWaiter(this.#queue.head, 'closed', this.#closedError());
+      this.#rejectWaiter(this.#queue.head, 'closed', closedError(this.name));
     }
     this.#leases.stop();
     clearInterval(this.#lifetimeTimer);
@@ -680,7 +647,11 @@ export class ResourcePool<T> implements PoolEvents {
     this.#createErrorListeners.emit(error);
     // Waiting out acquireTimeout for a member that cannot be made helps nobody.
     while (this.#queue.head !== null) {
-      this.#rejectWaiter(this.#queue.head, 'factory-error', this.#unavailableError(error));
+      this.#rejectWaiter(
+        this.#queue.head,
+        'factory-error',
+        unavailableError(this.name, error, this.#creator.delay()),
+      );
     }
   }
 
@@ -700,17 +671,6 @@ export class ResourcePool<T> implements PoolEvents {
     return done;
   }
 
-  /** The factory's validate; a throw or rejection is false. */
-  async #runValidate(member: T): Promise<boolean> {
-    const validate = this.#factory.validate;
-    if (validate === undefined) return true;
-    try {
-      return (await validate.call(this.#factory, member)) !== false;
-    } catch {
-      return false;
-    }
-  }
-
   /** Calls the factory's destroy; never rejects. */
   async #closeMember(member: T): Promise<void> {
     try {
@@ -718,30 +678,6 @@ export class ResourcePool<T> implements PoolEvents {
     } catch {
       // The member is gone from the pool either way; there is no one to tell.
     }
-  }
-
-  #closedError(): PoolClosedError {
-    return withoutStack(() => new PoolClosedError(`Pool "${this.name}" is closed`));
-  }
-
-  #timeoutError(timeoutMs: number): PoolExhaustedError {
-    return withoutStack(
-      () =>
-        new PoolExhaustedError(
-          `Pool "${this.name}": no member became available within ${timeoutMs} ms`,
-          { resource: this.name, reason: 'acquire-timeout' },
-        ),
-    );
-  }
-
-  #unavailableError(cause: Error): ResourceUnavailableError {
-    return withoutStack(
-      () =>
-        new ResourceUnavailableError(
-          `Pool "${this.name}" cannot create members: ${cause.message}`,
-          { cause, resource: this.name, retryAfterMs: this.#creator.delay() },
-        ),
-    );
   }
 }
 

@@ -28,8 +28,9 @@ import { check, expired, validateNew } from './validation.js';
  * - generic-pool creates members (`min` kept warm, never more than `max`), validates them on
  *   borrow (`testOnBorrow` with the factory's validate; throw or rejection = invalid), lends
  *   idle ones most-recently-returned first (`fifo: false`, so the surplus goes idle) and
- *   evicts idle ones above `min` (`softIdleTimeoutMillis` = `idleTimeout`, 0 = never, checked
- *   every `evictionRunIntervalMillis` = `evictionInterval`);
+ *   destroys members idle for `idleTimeout` while more than `min` are idle
+ *   (`softIdleTimeoutMillis`; 0 = never; checked every `evictionRunIntervalMillis` =
+ *   `evictionInterval`);
  * - a failing factory does not spin ({@link CreateBackoff}): creation retries back off
  *   exponentially (`createBackoff`, one probing create at a time), and while the factory is
  *   failing, acquires that no idle member can serve — queued ones included — fail at once

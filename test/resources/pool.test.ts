@@ -372,7 +372,7 @@ describe('ResourcePool', () => {
     });
 
     it('takes back a member that generic-pool grants to the acquire of a caller who aborted', async () => {
-      const pool = makePool({ max: 1 });
+      const pool = makePool({ max: 1, idleTimeout: 60_000, evictionInterval: 1000 });
       const a = await pool.acquire();
       const controller = new AbortController();
       const waiting = track(pool.acquire({ signal: controller.signal }));
@@ -380,9 +380,9 @@ describe('ResourcePool', () => {
       await flush();
       assert.ok(waiting.error instanceof Error);
       pool.release(a);
-      // End of the turn: `a` goes to generic-pool, which grants it to the abandoned acquire.
-      await new Promise((resolve) => setImmediate(resolve));
-      await flush();
+      // Idle half an evictionInterval: `a` goes back to generic-pool, which grants it to the
+      // abandoned acquire.
+      await clock.tickAsync(1000);
       assert.deepEqual([pool.stats().available, pool.stats().borrowed], [1, 0]);
       assert.equal(await pool.acquire(), a);
       pool.release(a);
@@ -420,8 +420,8 @@ describe('ResourcePool', () => {
       assert.deepEqual(told, ['lent 1', 'lent 1']);
       pool.release(a);
     });
-    it('keeps a given-back member for synchronous borrows until the end of the turn only, then generic-pool has it (pinned fast path)', async () => {
-      const pool = makePool({ max: 1 });
+    it('keeps a given-back member for synchronous borrows until it idled half an evictionInterval, then generic-pool has it (pinned fast path)', async () => {
+      const pool = makePool({ max: 1, idleTimeout: 60_000, evictionInterval: 1000 });
       const a = await pool.acquire();
       pool.release(a);
       const told: string[] = [];
@@ -429,13 +429,14 @@ describe('ResourcePool', () => {
         lent: (m: Conn) => told.push(`lent ${m.id}`),
         refused: (e: unknown) => told.push(`refused ${String(e)}`),
       };
+      await clock.tickAsync(400);
       pool.borrow(borrower);
-      assert.deepEqual(told, ['lent 1'], 'same turn: lent before borrow() returns');
+      assert.deepEqual(told, ['lent 1'], 'idle 400 ms: lent before borrow() returns');
       pool.release(a);
-      await new Promise((resolve) => setImmediate(resolve));
+      await clock.tickAsync(1000);
       assert.equal(pool.stats().available, 1);
       pool.borrow(borrower);
-      assert.deepEqual(told, ['lent 1'], 'a turn later: through generic-pool, a promise away');
+      assert.deepEqual(told, ['lent 1'], 'idle 1 s: through generic-pool, a promise away');
       await flush();
       assert.deepEqual(told, ['lent 1', 'lent 1']);
       pool.release(a);

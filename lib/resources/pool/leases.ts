@@ -11,6 +11,8 @@ export class Member {
   /** Where the current borrow was made (stack formatted only when a warning reads it). */
   origin: Error | undefined = undefined;
   warned = false;
+  /** Epoch ms when it last went onto the pool's idle stack. */
+  idleSince = 0;
   constructor(readonly createdAt: number) {}
 }
 

@@ -9,7 +9,7 @@ export function expired(info: Member, maxLifetime: number): boolean {
 /**
  * Validate on borrow: past `maxLifetime` is invalid; then the factory's validate, whose
  * throw or rejection counts as invalid. A promise only when the factory's validate is
- * asynchronous, so that a borrow served from the pool's turn stack stays synchronous.
+ * asynchronous, so that a borrow served from the pool's idle stack stays synchronous.
  */
 export function check<T>(
   factory: PoolFactory<T>,

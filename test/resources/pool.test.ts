@@ -371,6 +371,23 @@ describe('ResourcePool', () => {
       pool.release(a);
     });
 
+    it('takes back a member that generic-pool grants to the acquire of a caller who aborted', async () => {
+      const pool = makePool({ max: 1, idleTimeout: 60_000, evictionInterval: 1000 });
+      const a = await pool.acquire();
+      const controller = new AbortController();
+      const waiting = track(pool.acquire({ signal: controller.signal }));
+      controller.abort(new Error('client went away'));
+      await flush();
+      assert.ok(waiting.error instanceof Error);
+      pool.release(a);
+      // Idle half an evictionInterval: `a` goes back to generic-pool, which grants it to the
+      // abandoned acquire.
+      await clock.tickAsync(1000);
+      assert.deepEqual([pool.stats().available, pool.stats().borrowed], [1, 0]);
+      assert.equal(await pool.acquire(), a);
+      pool.release(a);
+    });
+
     it('removes the abort listener once the member is granted', async () => {
       const pool = makePool({ max: 1 });
       const a = await pool.acquire();
@@ -399,6 +416,27 @@ describe('ResourcePool', () => {
       pool.borrow(borrower);
       assert.deepEqual(told, ['lent 1'], 'waits for the only member');
       pool.release(a);
+      await flush();
+      assert.deepEqual(told, ['lent 1', 'lent 1']);
+      pool.release(a);
+    });
+    it('keeps a given-back member for synchronous borrows until it idled half an evictionInterval, then generic-pool has it (pinned fast path)', async () => {
+      const pool = makePool({ max: 1, idleTimeout: 60_000, evictionInterval: 1000 });
+      const a = await pool.acquire();
+      pool.release(a);
+      const told: string[] = [];
+      const borrower = {
+        lent: (m: Conn) => told.push(`lent ${m.id}`),
+        refused: (e: unknown) => told.push(`refused ${String(e)}`),
+      };
+      await clock.tickAsync(400);
+      pool.borrow(borrower);
+      assert.deepEqual(told, ['lent 1'], 'idle 400 ms: lent before borrow() returns');
+      pool.release(a);
+      await clock.tickAsync(1000);
+      assert.equal(pool.stats().available, 1);
+      pool.borrow(borrower);
+      assert.deepEqual(told, ['lent 1'], 'idle 1 s: through generic-pool, a promise away');
       await flush();
       assert.deepEqual(told, ['lent 1', 'lent 1']);
       pool.release(a);
@@ -470,6 +508,17 @@ describe('ResourcePool', () => {
       assert.equal(pool.stats().available, 2);
       const m = await pool.acquire();
       pool.release(m);
+    });
+
+    it('closes while generic-pool still holds the acquire of a caller failed fast (no create loop)', async () => {
+      const pool = makePool({ max: 1 });
+      factory.failWith = new Error('down');
+      await assert.rejects(pool.acquire(), ResourceUnavailableError);
+      const closing = pool.close();
+      await clock.runAllAsync();
+      await closing;
+      assert.equal(factory.attempts, 1);
+      assert.equal(pool.stats().size, 0);
     });
 
     it('still lends idle members while the factory fails', async () => {

@@ -323,7 +323,11 @@ function poolSchema(min: number, max: number): SchemaOf<PoolConfig> {
       500,
       'Calls waiting for a member; more fail at once (pool exhausted).',
     ),
-    idleTimeout: leaf(duration(), '30s', 'Idle members above `min` are closed after this.'),
+    idleTimeout: leaf(
+      duration(),
+      '30s',
+      'Idle members are closed after this, while more than `min` are idle (checked every `evictionInterval`).',
+    ),
     maxLifetime: leaf(duration(), '0', 'Members are replaced after this long; 0 = never.'),
     leaseWarning: leaf(
       duration(),

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { configLocation, loadConfigWithSources } from './config/load.js';
@@ -8,15 +11,19 @@ import { isConfigError } from './errors.js';
 const USAGE = `Usage:
   express-resilience config validate [--env <name>] [--dir <path>]
   express-resilience config print [--env <name>] [--dir <path>] [--format yaml|json]
+  express-resilience config init [--dir <path>] [--force]
 
 Commands:
   config validate   check the configuration; exit 0 when valid, 1 listing every problem
   config print      print the effective configuration, secrets redacted
+  config init       write a commented starter <dir>/default.yaml, every option at its
+                    default; exit 1, writing nothing, when one exists (unless --force)
 
 Options:
   --env <name>      environment file layered over default (default: NODE_ENV, else development)
   --dir <path>      config directory (default: RESILIENCE_CONFIG_DIR, else ./config)
   --format <fmt>    output of print: yaml (default) or json
+  --force           init: overwrite an existing default.yaml
   -h, --help        show this help
 `;
 
@@ -25,11 +32,55 @@ function usageError(message: string): number {
   return 2;
 }
 
+/**
+ * The starter config: the shipped config/default.yaml (same relative place from lib/ and from
+ * dist/; package.json "files" ships it). test/config/load.test.ts holds it equal to the schema
+ * defaults, so the starter cannot drift from the schema.
+ */
+const STARTER = fileURLToPath(new URL('../config/default.yaml', import.meta.url));
+
+/** `config init`: writes the starter as <dir>/default.yaml; returns the exit code. */
+function init(dir: string, force: boolean): number {
+  const target = join(dir, 'default.yaml');
+  // The loader refuses a directory holding two default files, so never add a second one.
+  const other = ['default.yml', 'default.json'].find((name) => existsSync(join(dir, name)));
+  if (other !== undefined) {
+    process.stderr.write(
+      `express-resilience: ${join(dir, other)} already exists; remove it to write ${target}\n`,
+    );
+    return 1;
+  }
+  try {
+    const text = readFileSync(STARTER, 'utf8');
+    mkdirSync(dir, { recursive: true });
+    // 'wx' fails if the file appeared after any check: an existing config is never clobbered.
+    writeFileSync(target, text, { flag: force ? 'w' : 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      process.stderr.write(
+        `express-resilience: ${target} already exists; pass --force to overwrite it\n`,
+      );
+    } else {
+      process.stderr.write(
+        `express-resilience: cannot write ${target}: ${(err as Error).message}\n`,
+      );
+    }
+    return 1;
+  }
+  process.stdout.write(
+    `Wrote ${target}\nCheck it with: express-resilience config validate --dir ${dir}\n`,
+  );
+  return 0;
+}
+
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/** Runs the CLI; returns the exit code (0 ok, 1 invalid configuration, 2 usage error). */
+/**
+ * Runs the CLI; returns the exit code (0 ok, 1 invalid configuration or a file init would not
+ * overwrite, 2 usage error).
+ */
 function main(argv: string[]): number {
   let parsed;
   try {
@@ -41,6 +92,7 @@ function main(argv: string[]): number {
         env: { type: 'string' },
         dir: { type: 'string' },
         format: { type: 'string' },
+        force: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -55,14 +107,23 @@ function main(argv: string[]): number {
   const [group, command, ...extra] = positionals;
   if (group === undefined) return usageError('missing command');
   if (group !== 'config') return usageError(`unknown command "${group}"`);
-  if (command !== 'validate' && command !== 'print') {
+  if (command !== 'validate' && command !== 'print' && command !== 'init') {
     return usageError(
       command === undefined ? 'missing config command' : `unknown config command "${command}"`,
     );
   }
   if (extra.length > 0) return usageError(`unexpected argument "${extra[0]}"`);
-  if (command === 'validate' && values.format !== undefined) {
+  if (command !== 'print' && values.format !== undefined) {
     return usageError('--format only applies to config print');
+  }
+  if (command !== 'init' && values.force !== undefined) {
+    return usageError('--force only applies to config init');
+  }
+  if (command === 'init') {
+    if (values.env !== undefined) {
+      return usageError('--env does not apply to config init (it writes default.yaml)');
+    }
+    return init(configLocation({ dir: values.dir }).dir, values.force === true);
   }
   const format = values.format ?? 'yaml';
   if (format !== 'yaml' && format !== 'json') {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { TempDirs } from './config/helpers.js';
@@ -24,13 +24,10 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `node --import tsx lib/cli.ts …` from the package root. */
-function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
+/** Runs `node <nodeArgs…>` from the package root. */
+function node(nodeArgs: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'lib/cli.ts', ...args], {
-      cwd: ROOT,
-      env: cleanEnv(extraEnv),
-    });
+    const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, env: cleanEnv(extraEnv) });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -38,6 +35,11 @@ function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<Run
     child.on('error', reject);
     child.on('close', (code) => resolveRun({ code, stdout, stderr }));
   });
+}
+
+/** Runs `node --import tsx lib/cli.ts …` from the package root. */
+function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
+  return node(['--import', 'tsx', 'lib/cli.ts', ...args], extraEnv);
 }
 
 describe('express-resilience CLI', () => {
@@ -71,6 +73,9 @@ describe('express-resilience CLI', () => {
         ['config', 'validate', '--format', 'json'],
         /--format only applies to config print/,
       ],
+      ['--format with init', ['config', 'init', '--format', 'json'], /--format only applies/],
+      ['--force with validate', ['config', 'validate', '--force'], /--force only applies to/],
+      ['--env with init', ['config', 'init', '--env', 'production'], /--env does not apply/],
     ];
     // One process per case, started together: each takes a while to boot tsx.
     let runs: Run[] = [];
@@ -238,6 +243,152 @@ describe('express-resilience CLI', () => {
       assert.equal(code, 1);
       assert.equal(stdout, '');
       assert.match(stderr, /3 problems:/);
+    });
+  });
+
+  describe('config init', () => {
+    const dirs = new TempDirs();
+    after(() => dirs.cleanup());
+    const starter = readFileSync(resolve(ROOT, 'config/default.yaml'), 'utf8');
+
+    it('writes the commented starter, creating the directory, and it passes config validate', async () => {
+      const dir = join(dirs.make(), 'app', 'config');
+      const written = await cli(['config', 'init', '--dir', dir]);
+      assert.equal(written.code, 0, written.stderr);
+      assert.equal(written.stderr, '');
+      const file = join(dir, 'default.yaml');
+      assert.match(written.stdout, new RegExp(`^Wrote ${file}\n`));
+      assert.equal(readFileSync(file, 'utf8'), starter);
+      assert.match(starter, /^# express-resilience/);
+
+      const validated = await cli(['config', 'validate', '--dir', dir, '--env', 'production']);
+      assert.equal(validated.code, 0, validated.stderr);
+      assert.equal(
+        validated.stdout,
+        `OK: configuration is valid (env production; 0 routes, 0 resources; ${file})\n`,
+      );
+    });
+
+    it('writes to RESILIENCE_CONFIG_DIR when --dir is not given', async () => {
+      const dir = join(dirs.make(), 'config');
+      const { code, stderr } = await cli(['config', 'init'], { RESILIENCE_CONFIG_DIR: dir });
+      assert.equal(code, 0, stderr);
+      assert.equal(readFileSync(join(dir, 'default.yaml'), 'utf8'), starter);
+    });
+
+    it('refuses to overwrite an existing default.yaml: exit 1, the file untouched', async () => {
+      const mine = 'metrics: { enabled: false }\n';
+      const dir = dirs.make({ 'default.yaml': mine });
+      const { code, stdout, stderr } = await cli(['config', 'init', '--dir', dir]);
+      assert.equal(code, 1);
+      assert.equal(stdout, '');
+      assert.equal(
+        stderr,
+        `express-resilience: ${join(dir, 'default.yaml')} already exists; pass --force to overwrite it\n`,
+      );
+      assert.equal(readFileSync(join(dir, 'default.yaml'), 'utf8'), mine);
+    });
+
+    it('overwrites an existing default.yaml with --force', async () => {
+      const dir = dirs.make({ 'default.yaml': 'metrics: { enabled: false }\n' });
+      const { code, stderr } = await cli(['config', 'init', '--dir', dir, '--force']);
+      assert.equal(code, 0, stderr);
+      assert.equal(readFileSync(join(dir, 'default.yaml'), 'utf8'), starter);
+    });
+
+    it('never adds default.yaml beside a default.json, even with --force', async () => {
+      const dir = dirs.make({ 'default.json': '{}' });
+      const { code, stderr } = await cli(['config', 'init', '--dir', dir, '--force']);
+      assert.equal(code, 1);
+      assert.match(stderr, /default\.json already exists; remove it to write .*default\.yaml\n$/);
+      assert.equal((await cli(['config', 'validate', '--dir', dir])).code, 0);
+    });
+  });
+
+  describe('the bin launcher (bin/express-resilience.js)', () => {
+    const LAUNCHER = 'bin/express-resilience.js';
+    const dirs = new TempDirs();
+    after(() => dirs.cleanup());
+
+    /**
+     * A package directory (ESM, as this one) holding a copy of the launcher and the given parts: a lib/cli.ts (in
+     * TypeScript, so only tsx can run it), a dist/cli.js, and node_modules (the repo's, with tsx).
+     */
+    function packageDir(parts: { lib?: boolean; dist?: boolean; tsx?: boolean }): string {
+      const dir = dirs.make({ 'package.json': '{ "type": "module" }' });
+      mkdirSync(join(dir, 'bin'));
+      copyFileSync(resolve(ROOT, LAUNCHER), join(dir, LAUNCHER));
+      const report = (from: string) =>
+        `process.stdout.write(\`${from} \${JSON.stringify(process.argv.slice(2))}\`);\n`;
+      if (parts.lib === true) {
+        mkdirSync(join(dir, 'lib'));
+        writeFileSync(join(dir, 'lib/cli.ts'), `const from: string = 'lib';\n${report('lib')}`);
+      }
+      if (parts.dist === true) {
+        mkdirSync(join(dir, 'dist'));
+        writeFileSync(join(dir, 'dist/cli.js'), report('dist'));
+      }
+      if (parts.tsx === true) symlinkSync(resolve(ROOT, 'node_modules'), join(dir, 'node_modules'));
+      return dir;
+    }
+
+    it('is the package bin, and is shipped', () => {
+      const pkg = JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as {
+        bin: Record<string, string>;
+        files: string[];
+      };
+      assert.deepEqual(pkg.bin, { 'express-resilience': `./${LAUNCHER}` });
+      assert.ok(pkg.files.includes('bin'));
+      assert.ok(readFileSync(resolve(ROOT, LAUNCHER), 'utf8').startsWith('#!/usr/bin/env node\n'));
+    });
+
+    it('runs config validate from the repository without a build', async () => {
+      const { code, stdout, stderr } = await node([
+        LAUNCHER,
+        'config',
+        'validate',
+        '--dir',
+        VALID,
+        '--env',
+        'production',
+      ]);
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, /^OK: configuration is valid \(env production; 1 route, 1 resource;/);
+    });
+
+    it('runs lib/cli.ts through tsx in a checkout, even beside a (maybe stale) dist', async () => {
+      const dir = packageDir({ lib: true, dist: true, tsx: true });
+      const { code, stdout, stderr } = await node([join(dir, LAUNCHER), 'config', 'validate']);
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout, 'lib ["config","validate"]');
+    });
+
+    it('runs dist/cli.js in the published layout, without tsx', async () => {
+      const dir = packageDir({ dist: true });
+      const { code, stdout, stderr } = await node([join(dir, LAUNCHER), 'config', 'init']);
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout, 'dist ["config","init"]');
+    });
+
+    it('runs dist/cli.js in a checkout installed without devDependencies', async () => {
+      const dir = packageDir({ lib: true, dist: true });
+      const { code, stdout, stderr } = await node([join(dir, LAUNCHER), '--help']);
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout, 'dist ["--help"]');
+    });
+
+    it('exits 1 saying what to do when it has nothing to run', async () => {
+      const [checkout, installed] = await Promise.all([
+        node([join(packageDir({ lib: true }), LAUNCHER), '--help']),
+        node([join(packageDir({}), LAUNCHER), '--help']),
+      ]);
+      assert.equal(checkout.code, 1);
+      assert.match(
+        checkout.stderr,
+        /dist\/cli\.js is missing and tsx is not installed: run `npm install`/,
+      );
+      assert.equal(installed.code, 1);
+      assert.match(installed.stderr, /dist\/cli\.js is missing: reinstall the package/);
     });
   });
 });

@@ -144,10 +144,14 @@ clients; \`/readyz\` still answers them, with the status only and no details.
 \`\`\`sh
 npx express-resilience config validate [--env E] [--dir D]
 npx express-resilience config print [--env E] [--dir D] [--format yaml|json]
+npx express-resilience config init [--dir D] [--force]
 \`\`\`
 
 \`validate\` prints one line and exits 0, or lists every problem on stderr and exits 1.
-\`print\` prints the effective configuration with secrets redacted. Usage errors exit 2.
+\`print\` prints the effective configuration with secrets redacted. \`init\` writes a commented
+starter \`<dir>/default.yaml\` (the package's \`config/default.yaml\`: every option at its
+default), creating the directory; it exits 1 and writes nothing when \`default.yaml\` exists
+(\`--force\` overwrites it) or a \`default.yml\` or \`default.json\` does. Usage errors exit 2.
 `;
 
 function cell(text: string): string {

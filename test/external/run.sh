@@ -13,6 +13,7 @@ tar -tzf "$work/$tarball" >"$work/contents.txt"
 grep -q 'package/dist/index.js' "$work/contents.txt"
 grep -q 'package/dist/index.d.ts' "$work/contents.txt"
 grep -q 'package/dist/cli.js' "$work/contents.txt"
+grep -q 'package/bin/express-resilience.js' "$work/contents.txt"
 if grep -qE 'package/(test|lib|load)/' "$work/contents.txt"; then
   echo "tarball ships sources or tests it should not" >&2
   exit 1
@@ -47,6 +48,16 @@ for kind in esm cjs ts; do
       node dist/main.js
     else
       node main.*
+    fi
+    if [ "$kind" = esm ]; then
+      # The bin as users run it: the launcher must find dist/cli.js (no lib/, no tsx here), and
+      # the starter config init writes must validate.
+      npx --no-install express-resilience config init >/dev/null
+      npx --no-install express-resilience config validate --env production
+      if npx --no-install express-resilience config init 2>/dev/null; then
+        echo "config init overwrote config/default.yaml without --force" >&2
+        exit 1
+      fi
     fi
   )
   echo "$kind consumer: ok"

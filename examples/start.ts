@@ -1,6 +1,6 @@
 // `npm start`: the example service on http://127.0.0.1:3000 (PORT to change it) with the fake
-// upstream it calls, each in a process of its own. No Redis needed: the cache is used only when
-// RESILIENCE_REDIS_CACHE_URL is set and answers. Ctrl-C stops both.
+// upstream it calls, each in a process of its own. No Redis needed: the cache is used when Redis
+// answers at RESILIENCE_REDIS_CACHE_URL (default redis://127.0.0.1:6379). Ctrl-C stops both.
 import { ENTRIES, startProcess, type RunningProcess } from './launch.js';
 
 const started: RunningProcess[] = [];

@@ -65,7 +65,8 @@ async function startTarget(options: RunOptions, redis: boolean): Promise<Target>
         PORT: '0',
         RESILIENCE_HTTP_UPSTREAM_ORIGIN: upstream.url,
         RESILIENCE_HTTP_INVENTORY_ORIGIN: upstream.url,
-        RESILIENCE_REDIS_CACHE_URL: redis && options.redis !== null ? options.redis : undefined,
+        // "" and not unset: unset, the service would look for Redis at its default address.
+        RESILIENCE_REDIS_CACHE_URL: redis && options.redis !== null ? options.redis : '',
       },
       onLine: quiet('service'),
     });

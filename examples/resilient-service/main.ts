@@ -5,7 +5,7 @@
 //   redis://127.0.0.1:6379; set it to "" to run without the cache).
 // Prints "resilient-service listening on <url>" once it accepts connections; SIGTERM or SIGINT
 // shut it down gracefully (readiness fails at once, in-flight requests finish, pools drain).
-import { closeOnSignals } from '../../lib/index.js';
+import { closeOnSignals } from 'express-resilience';
 import { DEFAULT_CACHE_URL, cacheUrl, redisAnswers } from './redis-probe.js';
 import { createService } from './service.js';
 

@@ -67,6 +67,8 @@ async function startTarget(options: RunOptions, redis: boolean): Promise<Target>
         RESILIENCE_HTTP_INVENTORY_ORIGIN: upstream.url,
         // "" and not unset: unset, the service would look for Redis at its default address.
         RESILIENCE_REDIS_CACHE_URL: redis && options.redis !== null ? options.redis : '',
+        // Its lines would only be dropped (stdout is shown with --verbose alone).
+        ACCESS_LOG: options.verbose ? undefined : 'off',
       },
       onLine: quiet('service'),
     });

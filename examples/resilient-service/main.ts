@@ -2,7 +2,8 @@
 //   PORT (default 3000; 0 picks a free port), NODE_ENV (development, test, load, production),
 //   RESILIENCE_HTTP_UPSTREAM_ORIGIN, RESILIENCE_HTTP_INVENTORY_ORIGIN: the orders backend,
 //   RESILIENCE_REDIS_CACHE_URL: the optional Redis cache, used only when it answers (default
-//   redis://127.0.0.1:6379; set it to "" to run without the cache).
+//   redis://127.0.0.1:6379; set it to "" to run without the cache),
+//   ACCESS_LOG=off: no access log (by default one JSON line per request on stdout).
 // Prints "resilient-service listening on <url>" once it accepts connections; SIGTERM or SIGINT
 // shut it down gracefully (readiness fails at once, in-flight requests finish, pools drain).
 import { closeOnSignals } from 'express-resilience';
@@ -22,7 +23,11 @@ if (redisUrl !== undefined && !cache) {
   console.warn(`resilient-service: no Redis answers at ${where}: cache disabled`);
 }
 
-const { app, r } = createService({ cache });
+const { app, r } = createService({
+  cache,
+  accessLog:
+    process.env.ACCESS_LOG === 'off' ? undefined : (line) => process.stdout.write(`${line}\n`),
+});
 const server = app.listen(port, '127.0.0.1', () => {
   const address = server.address();
   const actual = typeof address === 'object' && address !== null ? address.port : port;

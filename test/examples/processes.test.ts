@@ -6,6 +6,7 @@ import {
   waitUntilReady,
   type RunningProcess,
 } from '../../examples/launch.js';
+import { eventually } from '../helpers/deferred.js';
 
 const MINIMAL = fileURLToPath(new URL('../../examples/minimal/app.ts', import.meta.url));
 
@@ -38,6 +39,11 @@ describe('examples as processes', () => {
     const orders = await fetch(`${service.url}/api/orders?limit=2`);
     assert.equal(orders.status, 200);
     assert.equal(((await orders.json()) as { orders: unknown[] }).orders.length, 2);
+    // The access log, on stdout: a JSON line per request.
+    await eventually(
+      () => /"method":"GET","path":"\/api\/orders","status":200/.test(service.output()),
+      'an access-log line for GET /api/orders',
+    );
     const state = await fetch(`${upstream.url}/__admin`);
     assert.ok(((await state.json()) as { requests: number }).requests >= 1);
 

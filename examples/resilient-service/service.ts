@@ -48,7 +48,8 @@ export interface Service {
 const ROUTES = [
   'GET  /api/orders?offset&limit      list orders (upstream, cached when Redis is there)',
   'GET  /api/orders/:id               view an order',
-  'POST /api/orders                   create an order (rate-limited per x-client-id)',
+  'POST /api/orders                   create an order (rate-limited per x-client-id):',
+  '                                   {"customerId": "c1", "items": [{"sku": "honey", "quantity": 2, "price": 4.5}]}',
   'GET  /api/quotes/:symbol           external data, behind a breaker',
   'GET  /api/inventory/:sku           through a small pool of its own',
   'GET  /api/compute?cost=20000       CPU-heavy, tight bulkhead',

@@ -70,6 +70,9 @@ export function startProcess(
   const node = [
     process.execPath,
     ...(options.nodeArgs ?? []),
+    // The examples import the package by name, as an app would; in this repo the condition
+    // resolves that name to lib/index.ts (package.json "exports"), so no build is needed.
+    '--conditions=express-resilience-source',
     '--import',
     'tsx',
     entry,

@@ -1,6 +1,6 @@
 // `npm start`: the example service on http://127.0.0.1:3000 (PORT to change it) with the fake
-// upstream it calls, each in a process of its own. No Redis needed: the cache is used only when
-// RESILIENCE_REDIS_CACHE_URL is set and answers. Ctrl-C stops both.
+// upstream it calls, each in a process of its own. No Redis needed: the cache is used when Redis
+// answers at RESILIENCE_REDIS_CACHE_URL (default redis://127.0.0.1:6379). Ctrl-C stops both.
 import { ENTRIES, startProcess, type RunningProcess } from './launch.js';
 
 const started: RunningProcess[] = [];
@@ -38,7 +38,9 @@ try {
 The example service runs on ${service.url}, its fake upstream on ${upstream.url}.
 
   curl ${service.url}/                      # the routes
-  curl ${service.url}/api/orders?limit=3
+  curl '${service.url}/api/orders?limit=3'
+  curl -X POST ${service.url}/api/orders -H 'content-type: application/json' -H 'x-client-id: me' \\
+    -d '{"customerId":"c1","items":[{"sku":"honey","quantity":2,"price":4.5}]}'
   curl ${service.url}/readyz
   curl ${service.url}/metrics
 
@@ -48,6 +50,7 @@ Make the upstream fail for 10 s and watch the quotes breaker open, then close:
     -d '{"path":"/quotes/*","steps":[{"duration":"10s","behaviour":{"status":503}}]}'
   for i in $(seq 40); do curl -s -o /dev/null -w '%{http_code} ' ${service.url}/api/quotes/ACME; sleep 0.5; done
 
+Every request gets an access-log line ([service] {...}); ACCESS_LOG=off turns it off.
 Ctrl-C stops both.`);
   for (const p of started) {
     void p.exited.then((code) => {

@@ -65,7 +65,10 @@ async function startTarget(options: RunOptions, redis: boolean): Promise<Target>
         PORT: '0',
         RESILIENCE_HTTP_UPSTREAM_ORIGIN: upstream.url,
         RESILIENCE_HTTP_INVENTORY_ORIGIN: upstream.url,
-        RESILIENCE_REDIS_CACHE_URL: redis && options.redis !== null ? options.redis : undefined,
+        // "" and not unset: unset, the service would look for Redis at its default address.
+        RESILIENCE_REDIS_CACHE_URL: redis && options.redis !== null ? options.redis : '',
+        // Its lines would only be dropped (stdout is shown with --verbose alone).
+        ACCESS_LOG: options.verbose ? undefined : 'off',
       },
       onLine: quiet('service'),
     });

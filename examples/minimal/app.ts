@@ -3,7 +3,7 @@
 // /healthz and /readyz.
 //   npm run example:minimal      then: curl -i http://127.0.0.1:3001/hello
 import express from 'express';
-import { closeOnSignals, resilience } from '../../lib/index.js';
+import { closeOnSignals, resilience } from 'express-resilience';
 
 const r = resilience({
   middleware: {

@@ -1,4 +1,4 @@
-import type { RequestResilience } from '../../lib/index.js';
+import type { RequestResilience } from 'express-resilience';
 
 /**
  * The service's optional cache. With Redis it is a cache-aside store whose failures never fail

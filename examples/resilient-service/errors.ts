@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { isResilienceError, problemDetails } from '../../lib/index.js';
+import { isResilienceError, problemDetails } from 'express-resilience';
 
 /** A request the service refuses (HTTP 400), with what is wrong. */
 export class BadRequestError extends Error {

@@ -2,8 +2,8 @@ import { pbkdf2 } from 'node:crypto';
 import { promisify } from 'node:util';
 import express from 'express';
 import type { Request, Router } from 'express';
-import { UpstreamError } from '../../lib/index.js';
-import type { HttpRequestOptions, HttpResponse, RequestResilience } from '../../lib/index.js';
+import { UpstreamError } from 'express-resilience';
+import type { HttpRequestOptions, HttpResponse, RequestResilience } from 'express-resilience';
 import type { Cache } from './cache.js';
 import { BadRequestError } from './errors.js';
 

@@ -6,8 +6,9 @@ import { promisify } from 'node:util';
 import express from 'express';
 import type { Express, Request, Response } from 'express';
 import { parse } from 'yaml';
-import { loadConfig, redactConfig, resilience } from '../../lib/index.js';
-import type { ResilienceConfigInput, ResilienceMiddleware } from '../../lib/index.js';
+import { loadConfig, redactConfig, resilience } from 'express-resilience';
+import type { ResilienceConfigInput, ResilienceMiddleware } from 'express-resilience';
+import { accessLog } from './access-log.js';
 import { disabledCache, redisCache, type Cache } from './cache.js';
 import { BadRequestError, errorHandler, sendProblem } from './errors.js';
 import { callUpstream, ctx, ordersReport, ordersRouter } from './orders.js';
@@ -28,6 +29,11 @@ export interface ServiceOptions {
    * `redisAnswers()` before, as main.ts does, so a missing Redis never fails start-up.
    */
   cache?: boolean;
+  /**
+   * Where the access log goes, one JSON line per request (access-log.ts). Default: no access
+   * log, so the tests' output stays readable; main.ts writes it to stdout.
+   */
+  accessLog?: (line: string) => void;
   /** Share of /api/flaky calls that fail when the request does not say; default 0.3. */
   flakyFailureRate?: number;
 }
@@ -42,7 +48,8 @@ export interface Service {
 const ROUTES = [
   'GET  /api/orders?offset&limit      list orders (upstream, cached when Redis is there)',
   'GET  /api/orders/:id               view an order',
-  'POST /api/orders                   create an order (rate-limited per x-client-id)',
+  'POST /api/orders                   create an order (rate-limited per x-client-id):',
+  '                                   {"customerId": "c1", "items": [{"sku": "honey", "quantity": 2, "price": 4.5}]}',
   'GET  /api/quotes/:symbol           external data, behind a breaker',
   'GET  /api/inventory/:sku           through a small pool of its own',
   'GET  /api/compute?cost=20000       CPU-heavy, tight bulkhead',
@@ -81,7 +88,9 @@ export function createService(options: ServiceOptions = {}): Service {
   app.disable('x-powered-by');
   // Must agree with middleware.trustProxy, or rate-limit keys and req.ip name different clients.
   app.set('trust proxy', config.middleware.trustProxy);
-  // First: the cheapest rejections (rate limit, breaker, bulkhead) happen before body parsing.
+  // Before the resilience middleware, so its rejections (429, 503) are logged too.
+  if (options.accessLog !== undefined) app.use(accessLog(options.accessLog));
+  // Then the cheapest rejections (rate limit, breaker, bulkhead) happen before body parsing.
   app.use(r);
   app.use(express.json({ limit: '64kb' }));
 

@@ -15,10 +15,14 @@ interface Answer {
 }
 
 /** The example service in this process, on a real socket, in front of the fake upstream. */
-async function start(upstream: Upstream, extra: { cache?: boolean; env?: NodeJS.ProcessEnv } = {}) {
+async function start(
+  upstream: Upstream,
+  extra: { cache?: boolean; env?: NodeJS.ProcessEnv; accessLog?: (line: string) => void } = {},
+) {
   const service = createService({
     env: 'test',
     cache: extra.cache,
+    accessLog: extra.accessLog,
     environment: {
       RESILIENCE_HTTP_UPSTREAM_ORIGIN: upstream.origin,
       RESILIENCE_HTTP_INVENTORY_ORIGIN: upstream.origin,
@@ -103,6 +107,32 @@ describe('examples/resilient-service', () => {
     assert.equal(cached.status, 503);
     assert.equal(cached.body.code, 'ERR_CACHE_DISABLED');
     assert.equal((await app.call('PUT', '/api/cache/k', { value: 'v' })).status, 503);
+  });
+
+  it('writes one JSON access-log line per request: method, path without query, status, duration, route', async () => {
+    const lines: string[] = [];
+    const logged = await start(upstream, { accessLog: (line) => lines.push(line) });
+    try {
+      assert.equal((await logged.call('GET', '/api/orders?limit=2&token=secret')).status, 200);
+      const bad = await logged.call('POST', '/api/orders', { customerId: '' });
+      assert.equal(bad.status, 400);
+      await eventually(() => lines.length === 2, 'two access-log lines');
+      const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      for (const entry of entries) {
+        assert.equal(typeof entry.time, 'string');
+        assert.ok(typeof entry.durationMs === 'number' && entry.durationMs >= 0);
+        assert.equal(entry.aborted, undefined);
+      }
+      assert.deepEqual(
+        entries.map(({ method, path, status, route }) => ({ method, path, status, route })),
+        [
+          { method: 'GET', path: '/api/orders', status: 200, route: 'list-orders' },
+          { method: 'POST', path: '/api/orders', status: 400, route: 'create-order' },
+        ],
+      );
+    } finally {
+      await logged.stop();
+    }
   });
 
   it('lists, views and creates orders through the upstream resource', async () => {

@@ -9,6 +9,7 @@ import {
   resolveConfig,
 } from '../../lib/config/load.js';
 import type { ResilienceConfigInput } from '../../lib/config/types.js';
+import { resilience } from '../../lib/middleware/resilience.js';
 import { resetWarnings } from '../../lib/middleware/warnings.js';
 import type { Logger } from '../../lib/middleware/warnings.js';
 import { TempDirs } from './helpers.js';
@@ -962,6 +963,19 @@ describe('loadConfig', () => {
       assert.deepEqual(loaded.config, loadConfig({ dir: dirs.make(), environment: noEnv }));
       assert.deepEqual(loaded.files, []);
       assert.deepEqual(loaded.warnings, []);
+    });
+
+    it("resilience() with no config starts beside an app's node-config default.yaml", async () => {
+      const dir = dirs.make({ 'default.yaml': appDefault });
+      const saved = process.env.RESILIENCE_CONFIG_DIR;
+      process.env.RESILIENCE_CONFIG_DIR = dir;
+      try {
+        const logger = { warn: () => {}, error: () => {} };
+        await resilience(undefined, { logger }).close({ grace: 0 });
+      } finally {
+        if (saved === undefined) delete process.env.RESILIENCE_CONFIG_DIR;
+        else process.env.RESILIENCE_CONFIG_DIR = saved;
+      }
     });
 
     it('reads only the resilience: section of a shared file, in both layers', () => {

@@ -68,12 +68,17 @@ export function isResolvedConfig(value: unknown): value is ResilienceConfig {
 
 /**
  * Loads, layers, validates and resolves the configuration:
- * schema defaults < `<dir>/default.{yaml,yml,json}` < `<dir>/<env>.{yaml,yml,json}` <
- * `RESILIENCE_*` environment variables < `overrides`. Objects merge key by key; lists replace.
- * Validation is strict (unknown keys are errors). Routes and named policies are resolved
- * against `middleware.defaults`, durations become milliseconds.
+ * schema defaults < `<dir>/resilience.{yaml,yml,json}`, else `<dir>/default.*` <
+ * `<dir>/resilience.<env>.*`, else `<dir>/<env>.*` < `RESILIENCE_*` environment variables <
+ * `overrides`. From a shared `default.*` / `<env>.*` only the pack's part is read (its
+ * `resilience:` section, else the file if it holds the pack's sections, else nothing; see
+ * config/README.md). Objects merge key by key; lists replace. Validation is strict (unknown
+ * keys are errors). Routes and named policies are resolved against `middleware.defaults`,
+ * durations become milliseconds.
  *
  * A missing directory or file is fine (schema defaults apply); a file that exists must parse.
+ * Warns (`RESILIENCE_CONFIG_NO_ENV_FILE`, `RESILIENCE_UNKNOWN_ENV_VAR`) once per process
+ * through `logger`, else `process.emitWarning`.
  *
  * @returns a deep-frozen {@link ResilienceConfig}; `JSON.stringify` and `util.inspect` of it
  *   (or of any part holding a secret) show secrets redacted.

@@ -133,6 +133,9 @@ function main(argv: string[]): number {
   const options = { env: values.env, dir: values.dir };
   try {
     const loaded = loadConfigWithSources(options);
+    for (const { code, message } of loaded.warnings) {
+      process.stderr.write(`express-resilience: warning ${code}: ${message}\n`);
+    }
     if (command === 'validate') {
       const { middleware, resources } = loaded.config;
       const files =

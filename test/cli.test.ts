@@ -147,6 +147,24 @@ describe('express-resilience CLI', () => {
       assert.equal((await cli(['config', 'validate', '--dir', INVALID])).code, 1);
     });
 
+    it('prints loading warnings with their codes on stderr and still exits 0', async () => {
+      const { code, stdout, stderr } = await cli(['config', 'validate', '--dir', VALID], {
+        NODE_ENV: 'prod',
+        RESILIENCE_METRICS_ENABLD: 'false',
+      });
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, /^OK: configuration is valid \(env prod;/);
+      const dir = resolve(ROOT, VALID);
+      assert.equal(
+        stderr,
+        [
+          `express-resilience: warning RESILIENCE_CONFIG_NO_ENV_FILE: environment "prod" has no config file in ${dir} (looked for resilience.prod.{yaml,yml,json} and prod.{yaml,yml,json}); only the default file applies`,
+          'express-resilience: warning RESILIENCE_UNKNOWN_ENV_VAR: environment variable RESILIENCE_METRICS_ENABLD names no option (did you mean RESILIENCE_METRICS_ENABLED?); it is ignored',
+          '',
+        ].join('\n'),
+      );
+    });
+
     it('names the environment variable that holds a bad value', async () => {
       const { code, stderr } = await cli(['config', 'validate', '--dir', VALID], {
         RESILIENCE_METRICS_ENABLED: 'maybe',

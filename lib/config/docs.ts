@@ -41,15 +41,16 @@ Every option of express-resilience, generated from the convict schema
 previous one:
 
 1. the schema defaults (the *Default* column below);
-2. \`<dir>/default.yaml\` (or \`.yml\`, or \`.json\`);
-3. \`<dir>/<env>.yaml\` (or \`.yml\`, or \`.json\`), where \`env\` is the \`env\` option, else
-   \`NODE_ENV\`, else \`development\`;
+2. the default file: \`<dir>/resilience.yaml\` if it exists, else \`<dir>/default.yaml\`;
+3. the environment file: \`<dir>/resilience.<env>.yaml\` if it exists, else
+   \`<dir>/<env>.yaml\`, where \`env\` is the \`env\` option, else \`NODE_ENV\`, else
+   \`development\`;
 4. environment variables (the *Env var* column, and the per-resource variables below);
 5. \`overrides\` passed in code.
 
-\`dir\` is the \`dir\` option, else \`RESILIENCE_CONFIG_DIR\`, else \`<cwd>/config\`. A missing
-directory or file is fine; a file that exists must parse, and only one of
-\`default.yaml\`, \`default.yml\`, \`default.json\` (likewise for each environment) may exist.
+\`dir\` is the \`dir\` option, else \`RESILIENCE_CONFIG_DIR\`, else \`<cwd>/config\`. Each name
+may end in \`.yaml\`, \`.yml\` or \`.json\`; only one of them may exist per name. A missing
+directory or file is fine; a file that exists must parse.
 
 Objects merge key by key; **lists replace** (an environment file that sets
 \`middleware.routes\` replaces the whole list). \`resolveConfig(object)\` validates an object
@@ -70,6 +71,37 @@ outside the config is checked at start-up (TLS files it names, \`fn:\` key gener
 code).
 
 The result is deep-frozen; durations are milliseconds and sizes bytes.
+
+### Sharing \`config/\` with the app
+
+The pack's own files (\`resilience.yaml\`, \`resilience.<env>.yaml\`) are the pack's alone:
+every top-level key must be one of its sections (\`middleware\`, \`resources\`, \`metrics\`,
+\`health\`, \`shutdown\`). The shared names (\`default.yaml\`, \`<env>.yaml\`, which
+node-config and similar loaders read too) are read only when the pack's own file for that layer
+is absent, and the pack takes from a shared file:
+
+- its top-level \`resilience:\` section, if it has one; every other top-level key is the app's
+  and is ignored (a pack section beside \`resilience:\` is an error: move it under it);
+- else the whole file, if any top-level key is one of the pack's sections: then every
+  top-level key must be one (an app key such as \`db\` beside them is an unknown key);
+- else nothing: the file is the app's. A top-level key one or two edits from a section name or
+  \`resilience\` (\`middlware\`) is still an error, so a misspelt section is not ignored.
+
+Inside the pack's part, validation is as strict as anywhere.
+
+### Warnings
+
+Loading warns (once per process, through \`resilience()\`'s \`logger\`, else
+\`process.emitWarning\`; \`config validate\` and \`config print\` print them on stderr and
+still exit 0) with these codes:
+
+- \`RESILIENCE_CONFIG_NO_ENV_FILE\`: the environment was chosen (\`env\` option or
+  \`NODE_ENV\`) but has no file under either name while a default file exists. Only the
+  default file applies; an empty \`resilience.<env>.yaml\` silences it.
+- \`RESILIENCE_UNKNOWN_ENV_VAR\`: a \`RESILIENCE_*\` variable is neither an option's variable,
+  \`RESILIENCE_CONFIG_DIR\`, nor shaped like a per-resource variable
+  (\`RESILIENCE_HTTP_<NAME>_ORIGIN\`, \`RESILIENCE_REDIS_<NAME>_URL\`, ...); it names the
+  closest known variable when one is near. The variable is ignored.
 
 ## Limits
 

@@ -11,7 +11,9 @@ import { protectSensitive } from './redact.js';
 import { resolveTree } from './resolve.js';
 import { configSchema } from './schema.js';
 import type { ResilienceConfig, ResilienceConfigInput } from './types.js';
-import { formatOf, isLeaf, walk } from './walk.js';
+import { closest, formatOf, isLeaf, walk } from './walk.js';
+import { warnOnce } from '../middleware/warnings.js';
+import type { Logger, WarningCode } from '../middleware/warnings.js';
 import type { Branch } from './walk.js';
 
 const BRAND = Symbol.for('express-resilience.config');
@@ -26,12 +28,22 @@ export interface LoadConfigOptions {
   overrides?: ResilienceConfigInput;
   /** Where `NODE_ENV`, `RESILIENCE_CONFIG_DIR` and `RESILIENCE_*` are read. Default: `process.env`. */
   environment?: NodeJS.ProcessEnv;
+  /** Where loading warnings go (once per process each); default: `process.emitWarning`. */
+  logger?: Logger;
 }
 
 /** Options of {@link resolveConfig}. */
 export interface ResolveConfigOptions {
   /** Where `RESILIENCE_*` variables are read. Default: `process.env`. */
   environment?: NodeJS.ProcessEnv;
+  /** Where loading warnings go (once per process each); default: `process.emitWarning`. */
+  logger?: Logger;
+}
+
+/** A suspicious but legal setup found while loading: the config still loads. */
+export interface ConfigWarning {
+  code: Extract<WarningCode, 'RESILIENCE_CONFIG_NO_ENV_FILE' | 'RESILIENCE_UNKNOWN_ENV_VAR'>;
+  message: string;
 }
 
 /** A loaded config and where it came from (for the CLI). */
@@ -39,8 +51,10 @@ export interface LoadedConfig {
   config: ResilienceConfig;
   env: string;
   dir: string;
-  /** Files read, in layering order. */
+  /** Files that gave the pack's settings, in layering order. */
   files: string[];
+  /** Warnings found (not emitted: {@link loadConfig} emits them, the CLI prints them). */
+  warnings: ConfigWarning[];
 }
 
 /** True for a config returned by {@link loadConfig} / {@link resolveConfig}, from any copy of the pack. */
@@ -54,12 +68,17 @@ export function isResolvedConfig(value: unknown): value is ResilienceConfig {
 
 /**
  * Loads, layers, validates and resolves the configuration:
- * schema defaults < `<dir>/default.{yaml,yml,json}` < `<dir>/<env>.{yaml,yml,json}` <
- * `RESILIENCE_*` environment variables < `overrides`. Objects merge key by key; lists replace.
- * Validation is strict (unknown keys are errors). Routes and named policies are resolved
- * against `middleware.defaults`, durations become milliseconds.
+ * schema defaults < `<dir>/resilience.{yaml,yml,json}`, else `<dir>/default.*` <
+ * `<dir>/resilience.<env>.*`, else `<dir>/<env>.*` < `RESILIENCE_*` environment variables <
+ * `overrides`. From a shared `default.*` / `<env>.*` only the pack's part is read (its
+ * `resilience:` section, else the file if it holds the pack's sections, else nothing; see
+ * config/README.md). Objects merge key by key; lists replace. Validation is strict (unknown
+ * keys are errors). Routes and named policies are resolved against `middleware.defaults`,
+ * durations become milliseconds.
  *
  * A missing directory or file is fine (schema defaults apply); a file that exists must parse.
+ * Warns (`RESILIENCE_CONFIG_NO_ENV_FILE`, `RESILIENCE_UNKNOWN_ENV_VAR`) once per process
+ * through `logger`, else `process.emitWarning`.
  *
  * @returns a deep-frozen {@link ResilienceConfig}; `JSON.stringify` and `util.inspect` of it
  *   (or of any part holding a secret) show secrets redacted.
@@ -67,7 +86,13 @@ export function isResolvedConfig(value: unknown): value is ResilienceConfig {
  *   (or environment variable, or `overrides`) that set the value.
  */
 export function loadConfig(options: LoadConfigOptions = {}): ResilienceConfig {
-  return loadConfigWithSources(options).config;
+  const loaded = loadConfigWithSources(options);
+  emit(loaded.warnings, options.logger);
+  return loaded.config;
+}
+
+function emit(warnings: readonly ConfigWarning[], logger: Logger | undefined): void {
+  for (const { code, message } of warnings) warnOnce(logger, code, message, message);
 }
 
 /** The environment name and absolute config directory {@link loadConfig} would use. */
@@ -95,22 +120,36 @@ export function loadConfigWithSources(options: LoadConfigOptions = {}): LoadedCo
     ]);
   }
   const fileProblems: string[] = [];
-  const files: string[] = [];
-  for (const base of env === 'default' ? ['default'] : ['default', env]) {
-    const found = findFile(dir, base, fileProblems);
-    if (found !== undefined) files.push(found);
+  const warnings: ConfigWarning[] = [];
+  const found: { file: string; own: boolean }[] = [];
+  const bases = env === 'default' ? [undefined] : [undefined, env];
+  for (const base of bases) {
+    // The pack's own name wins; the shared node-config name is read only without it.
+    const own = findFile(dir, base === undefined ? OWN_BASE : `${OWN_BASE}.${base}`, fileProblems);
+    const shared = own === undefined ? findFile(dir, base ?? 'default', fileProblems) : undefined;
+    if (own !== undefined) found.push({ file: own, own: true });
+    else if (shared !== undefined) found.push({ file: shared, own: false });
+    else if (base !== undefined && found.length > 0 && explicitEnv(options, environment)) {
+      warnings.push({
+        code: 'RESILIENCE_CONFIG_NO_ENV_FILE',
+        message: `environment "${env}" has no config file in ${dir} (looked for ${OWN_BASE}.${env}.{yaml,yml,json} and ${env}.{yaml,yml,json}); only the default file applies`,
+      });
+    }
   }
   const layers: Layer[] = [];
-  for (const file of files) {
+  for (const { file, own } of found) {
     const data = readFile(file, fileProblems);
-    if (data !== undefined) layers.push({ source: file, data });
+    if (data === undefined) continue;
+    const layer = own ? { source: file, file, data } : sharedLayer(file, data, fileProblems);
+    if (layer !== undefined) layers.push(layer);
   }
   if (fileProblems.length > 0) throw new ConfigError(fileProblems);
   const config = build(layers, environment, {
     source: 'overrides',
     data: options.overrides ?? {},
   });
-  return { config, env, dir, files };
+  warnings.push(...environmentWarnings(environment));
+  return { config, env, dir, files: layers.map((layer) => layer.file!), warnings };
 }
 
 /**
@@ -125,13 +164,68 @@ export function resolveConfig(
   options: ResolveConfigOptions = {},
 ): ResilienceConfig {
   if (isResolvedConfig(input)) return input;
-  return build([], options.environment ?? process.env, { source: 'config object', data: input });
+  const environment = options.environment ?? process.env;
+  const config = build([], environment, { source: 'config object', data: input });
+  emit(environmentWarnings(environment), options.logger);
+  return config;
 }
 
 // ---------------------------------------------------------------------------------------------
 // files
 
 const EXTENSIONS = ['.yaml', '.yml', '.json'];
+
+/** The pack's own file names: `resilience.yaml`, `resilience.<env>.yaml`. */
+const OWN_BASE = 'resilience';
+
+/** The top-level sections of the pack's config. */
+const SECTIONS = Object.keys(configSchema);
+
+function explicitEnv(options: LoadConfigOptions, environment: NodeJS.ProcessEnv): boolean {
+  return options.env !== undefined || Boolean(environment.NODE_ENV);
+}
+
+/**
+ * The pack's part of a shared file (`default.yaml`, `<env>.yaml`, which node-config and the
+ * like read too): its `resilience:` section if it has one; else the whole file if it holds
+ * one of the pack's sections; else nothing (the file is the app's). Typos stay errors: a
+ * top-level key beside the pack's sections, a pack section beside `resilience:`, and an
+ * app-file key one or two edits from a section name.
+ */
+function sharedLayer(
+  file: string,
+  data: Record<string, unknown>,
+  problems: string[],
+): Layer | undefined {
+  const keys = Object.keys(data);
+  if (Object.hasOwn(data, OWN_BASE)) {
+    for (const key of keys.filter((k) => SECTIONS.includes(k))) {
+      problems.push(
+        `${file}: ${key}: belongs under resilience: (beside a resilience: section, top-level keys are the app's)`,
+      );
+    }
+    const section = data[OWN_BASE];
+    if (section === null || section === undefined) return undefined;
+    if (!isPlainObject(section)) {
+      problems.push(
+        `${file}: resilience: must hold a mapping of sections (${SECTIONS.join(', ')}), got ${
+          Array.isArray(section) ? 'a list' : typeof section
+        }`,
+      );
+      return undefined;
+    }
+    return { source: `${file}, resilience: section`, file, data: section };
+  }
+  // The validator names every unknown key beside the sections, with the rest of its problems.
+  if (keys.some((k) => SECTIONS.includes(k))) return { source: file, file, data };
+  for (const key of keys) {
+    const close = closest(key, [...SECTIONS, OWN_BASE]);
+    if (close !== undefined && close !== key) {
+      problems.push(`${file}: ${key}: unknown key (did you mean ${close}?)`);
+    }
+  }
+  return undefined;
+}
 
 function findFile(dir: string, base: string, problems: string[]): string | undefined {
   const found = EXTENSIONS.map((ext) => join(dir, base + ext)).filter((file) => existsSync(file));
@@ -308,6 +402,8 @@ function readFile(file: string, problems: string[]): Record<string, unknown> | u
 interface Layer {
   source: string;
   data: unknown;
+  /** The file it was read from, if any. */
+  file?: string;
 }
 
 interface ProvenanceNode {
@@ -488,6 +584,54 @@ function environmentLayers(
   };
   visit(configSchema, []);
   return layers;
+}
+
+let knownVariables: { names: string[]; entries: RegExp[] } | undefined;
+
+/** The `RESILIENCE_*` names the loader reads, and patterns of the per-entry ones. */
+function variables(): { names: string[]; entries: RegExp[] } {
+  if (knownVariables !== undefined) return knownVariables;
+  const names = ['RESILIENCE_CONFIG_DIR'];
+  const entries: RegExp[] = [];
+  const suffixes = (node: Branch): string[] =>
+    Object.values(node).flatMap((child) =>
+      isLeaf(child) ? (child.entryEnv === undefined ? [] : [child.entryEnv]) : suffixes(child),
+    );
+  const visit = (node: Branch): void => {
+    for (const child of Object.values(node)) {
+      if (!isLeaf(child)) {
+        visit(child);
+        continue;
+      }
+      if (child.env !== undefined) names.push(child.env);
+      const spec = formatOf(child).entries;
+      if (spec?.envPrefix !== undefined) {
+        entries.push(new RegExp(`^${spec.envPrefix}_.+_(?:${suffixes(spec.schema).join('|')})$`));
+      }
+    }
+  };
+  visit(configSchema);
+  knownVariables = { names, entries };
+  return knownVariables;
+}
+
+/** A warning per `RESILIENCE_*` variable that names no option (a typo, most likely). */
+function environmentWarnings(environment: NodeJS.ProcessEnv): ConfigWarning[] {
+  const { names, entries } = variables();
+  return Object.keys(environment)
+    .filter(
+      (name) =>
+        name.startsWith('RESILIENCE_') &&
+        !names.includes(name) &&
+        !entries.some((pattern) => pattern.test(name)),
+    )
+    .map((name) => {
+      const close = closest(name, names);
+      return {
+        code: 'RESILIENCE_UNKNOWN_ENV_VAR',
+        message: `environment variable ${name} names no option${close === undefined ? '' : ` (did you mean ${close}?)`}; it is ignored`,
+      };
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

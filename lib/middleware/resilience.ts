@@ -133,7 +133,10 @@ export function resilience(
   config?: ResilienceConfigInput | ResilienceConfig,
   options: ResilienceOptions = {},
 ): ResilienceMiddleware {
-  const resolved = config === undefined ? loadConfig() : resolveConfig(config);
+  const resolved =
+    config === undefined
+      ? loadConfig({ logger: options.logger })
+      : resolveConfig(config, { logger: options.logger });
   const mw = resolved.middleware;
   const metrics = new ResilienceMetrics({
     registry: options.registry,

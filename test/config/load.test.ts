@@ -9,6 +9,9 @@ import {
   resolveConfig,
 } from '../../lib/config/load.js';
 import type { ResilienceConfigInput } from '../../lib/config/types.js';
+import { resilience } from '../../lib/middleware/resilience.js';
+import { resetWarnings } from '../../lib/middleware/warnings.js';
+import type { Logger } from '../../lib/middleware/warnings.js';
 import { TempDirs } from './helpers.js';
 
 const dirs = new TempDirs();
@@ -947,5 +950,185 @@ describe('loadConfig', () => {
         }
       });
     }
+  });
+
+  // An app that keeps its own settings in config/ (node-config's layout) must not crash the
+  // pack, nor have its keys taken for the pack's.
+  describe('sharing the config directory with the app', () => {
+    const appDefault = 'db: { host: db.internal, port: 5432 }\nsession: { secret: s }\n';
+
+    it("ignores an app's own default.yaml (no pack section): schema defaults, no error", () => {
+      const dir = dirs.make({ 'default.yaml': appDefault, 'production.yaml': 'db: { port: 1 }\n' });
+      const loaded = loadConfigWithSources({ dir, env: 'production', environment: noEnv });
+      assert.deepEqual(loaded.config, loadConfig({ dir: dirs.make(), environment: noEnv }));
+      assert.deepEqual(loaded.files, []);
+      assert.deepEqual(loaded.warnings, []);
+    });
+
+    it("resilience() with no config starts beside an app's node-config default.yaml", async () => {
+      const dir = dirs.make({ 'default.yaml': appDefault });
+      const saved = process.env.RESILIENCE_CONFIG_DIR;
+      process.env.RESILIENCE_CONFIG_DIR = dir;
+      try {
+        const logger = { warn: () => {}, error: () => {} };
+        await resilience(undefined, { logger }).close({ grace: 0 });
+      } finally {
+        if (saved === undefined) delete process.env.RESILIENCE_CONFIG_DIR;
+        else process.env.RESILIENCE_CONFIG_DIR = saved;
+      }
+    });
+
+    it('reads only the resilience: section of a shared file, in both layers', () => {
+      const dir = dirs.make({
+        'default.yaml': `${appDefault}resilience:\n  metrics: { prefix: shop_ }\n  middleware: { defaults: { timeout: { duration: 4s } } }\n`,
+        'production.yaml':
+          'db: { port: 1 }\nresilience: { middleware: { defaults: { timeout: { duration: 3s } } } }\n',
+      });
+      const { config, files } = loadConfigWithSources({
+        dir,
+        env: 'production',
+        environment: noEnv,
+      });
+      assert.equal(config.metrics.prefix, 'shop_');
+      assert.equal(config.middleware.defaults.timeout.duration, 3000);
+      assert.deepEqual(files, [join(dir, 'default.yaml'), join(dir, 'production.yaml')]);
+    });
+
+    it("prefers the pack's own resilience.yaml and resilience.<env>.yaml, per layer", () => {
+      const dir = dirs.make({
+        'default.yaml': appDefault,
+        'production.yaml': 'resilience: { metrics: { prefix: shared_ } }\n',
+        'resilience.yaml': 'metrics: { prefix: own_ }\n',
+        'resilience.staging.yml': 'middleware: { defaults: { timeout: { duration: 2s } } }\n',
+      });
+      const staging = loadConfigWithSources({ dir, env: 'staging', environment: noEnv });
+      assert.equal(staging.config.metrics.prefix, 'own_');
+      assert.equal(staging.config.middleware.defaults.timeout.duration, 2000);
+      assert.deepEqual(staging.files, [
+        join(dir, 'resilience.yaml'),
+        join(dir, 'resilience.staging.yml'),
+      ]);
+      // No resilience.production.*: the shared production.yaml is the environment layer.
+      assert.equal(
+        loadConfig({ dir, env: 'production', environment: noEnv }).metrics.prefix,
+        'shared_',
+      );
+    });
+
+    it('keeps catching typos: inside a section, beside the sections, in the own files', () => {
+      const problems = problemsOf(() =>
+        loadConfig({
+          dir: dirs.make({
+            'default.yaml': `${appDefault}resilience: { metrics: { prefx: x_ } }\n`,
+          }),
+          environment: noEnv,
+        }),
+      );
+      assertProblem(problems, /^metrics\.prefx: unknown key \(did you mean prefix\?\)/);
+
+      // Pack sections at the top level make the file the pack's: an app key beside them is an
+      // unknown key, as it always was.
+      const mixed = dirs.make({ 'default.yaml': 'db: { port: 1 }\nmetrics: { prefix: x_ }\n' });
+      assertProblem(
+        problemsOf(() => loadConfig({ dir: mixed, environment: noEnv })),
+        `db: unknown key; expected one of: middleware, resources, metrics, health, shutdown (from ${join(mixed, 'default.yaml')})`,
+      );
+
+      // A misspelt section name is not taken for an app key.
+      const misspelt = dirs.make({ 'default.yaml': 'middlware: { exclude: [/x] }\n' });
+      assertProblem(
+        problemsOf(() => loadConfig({ dir: misspelt, environment: noEnv })),
+        `${join(misspelt, 'default.yaml')}: middlware: unknown key (did you mean middleware?)`,
+      );
+      const section = dirs.make({ 'default.yaml': 'resilence: { metrics: {} }\n' });
+      assertProblem(
+        problemsOf(() => loadConfig({ dir: section, environment: noEnv })),
+        /resilence: unknown key \(did you mean resilience\?\)$/,
+      );
+
+      // The pack's own files are all the pack's: any unknown top-level key is an error.
+      const own = dirs.make({ 'resilience.yaml': 'db: { port: 1 }\n' });
+      assertProblem(
+        problemsOf(() => loadConfig({ dir: own, environment: noEnv })),
+        /^db: unknown key.*\(from .*resilience\.yaml\)$/,
+      );
+
+      // A pack section beside resilience: is ambiguous.
+      const both = dirs.make({
+        'default.yaml': 'resilience: { metrics: {} }\nhealth: { enabled: false }\n',
+      });
+      assertProblem(
+        problemsOf(() => loadConfig({ dir: both, environment: noEnv })),
+        `${join(both, 'default.yaml')}: health: belongs under resilience: (beside a resilience: section, top-level keys are the app's)`,
+      );
+    });
+  });
+
+  describe('warnings', () => {
+    const codes = (warnings: { code: string; message: string }[]): string[] =>
+      warnings.map((w) => `${w.code}: ${w.message}`);
+
+    it('warns when NODE_ENV names an environment with no file', () => {
+      const dir = dirs.make({ 'default.yaml': 'metrics: { prefix: a_ }\n' });
+      assert.deepEqual(
+        codes(loadConfigWithSources({ dir, environment: { NODE_ENV: 'prod' } }).warnings),
+        [
+          `RESILIENCE_CONFIG_NO_ENV_FILE: environment "prod" has no config file in ${dir} (looked for resilience.prod.{yaml,yml,json} and prod.{yaml,yml,json}); only the default file applies`,
+        ],
+      );
+      // Not when NODE_ENV is unset (development by default), nor with no file at all.
+      assert.deepEqual(loadConfigWithSources({ dir, environment: noEnv }).warnings, []);
+      assert.deepEqual(
+        loadConfigWithSources({ dir: dirs.make(), environment: { NODE_ENV: 'prod' } }).warnings,
+        [],
+      );
+    });
+
+    it('warns when a RESILIENCE_* variable names no option, suggesting the closest', () => {
+      const dir = dirs.make({
+        'default.yaml': 'resources: { http: { pay: { origin: "http://a:1" } } }\n',
+      });
+      const environment = {
+        RESILIENCE_METRICS_ENABLD: 'false',
+        RESILIENCE_NOTHING_LIKE_IT: '1',
+        // Known: an option, the directory, per-entry variables (declared or not).
+        RESILIENCE_METRICS_PREFIX: 'a_',
+        RESILIENCE_CONFIG_DIR: dir,
+        RESILIENCE_HTTP_PAY_ORIGIN: 'http://b:2',
+        RESILIENCE_REDIS_CACHE_URL: '',
+      };
+      assert.deepEqual(codes(loadConfigWithSources({ environment }).warnings), [
+        'RESILIENCE_UNKNOWN_ENV_VAR: environment variable RESILIENCE_METRICS_ENABLD names no option (did you mean RESILIENCE_METRICS_ENABLED?); it is ignored',
+        'RESILIENCE_UNKNOWN_ENV_VAR: environment variable RESILIENCE_NOTHING_LIKE_IT names no option; it is ignored',
+      ]);
+    });
+
+    it('gives no warning when all is fine', () => {
+      const dir = dirs.make({
+        'default.yaml': 'metrics: { prefix: a_ }\n',
+        'production.yaml': 'health: { details: false }\n',
+      });
+      const environment = { NODE_ENV: 'production', RESILIENCE_METRICS_ENABLED: 'true' };
+      assert.deepEqual(loadConfigWithSources({ dir, environment }).warnings, []);
+    });
+
+    it('loadConfig and resolveConfig emit them once, with their code, to the logger', () => {
+      resetWarnings();
+      const seen: { code: unknown; message: string }[] = [];
+      const logger = {
+        warn: (fields: { code: unknown }, message: string) => seen.push({ ...fields, message }),
+        error: () => {},
+      } as unknown as Logger;
+      const environment = { NODE_ENV: 'prod', RESILIENCE_TIMEOUT: '1s' };
+      const dir = dirs.make({ 'resilience.yaml': '' });
+      loadConfig({ dir, environment, logger });
+      loadConfig({ dir, environment, logger });
+      resolveConfig({}, { environment, logger });
+      assert.deepEqual(
+        seen.map((w) => w.code),
+        ['RESILIENCE_CONFIG_NO_ENV_FILE', 'RESILIENCE_UNKNOWN_ENV_VAR'],
+      );
+      resetWarnings();
+    });
   });
 });

@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
-import { configLocation, loadConfigWithSources } from './config/load.js';
+import { parse, stringify } from 'yaml';
+import { configLocation, isAppOnlyFile, loadConfigWithSources } from './config/load.js';
 import { redactConfig } from './config/redact.js';
 import { isConfigError } from './errors.js';
 
@@ -16,14 +16,16 @@ const USAGE = `Usage:
 Commands:
   config validate   check the configuration; exit 0 when valid, 1 listing every problem
   config print      print the effective configuration, secrets redacted
-  config init       write a commented starter <dir>/default.yaml, every option at its
-                    default; exit 1, writing nothing, when one exists (unless --force)
+  config init       write a commented starter, every option at its default: <dir>/default.yaml,
+                    or <dir>/resilience.yaml when default.yaml is the app's own (node-config)
+                    or a resilience.yaml exists; exit 1, writing nothing, when the file
+                    exists (unless --force)
 
 Options:
   --env <name>      environment file layered over default (default: NODE_ENV, else development)
   --dir <path>      config directory (default: RESILIENCE_CONFIG_DIR, else ./config)
   --format <fmt>    output of print: yaml (default) or json
-  --force           init: overwrite an existing default.yaml
+  --force           init: overwrite the existing starter file
   -h, --help        show this help
 `;
 
@@ -39,11 +41,35 @@ function usageError(message: string): number {
  */
 const STARTER = fileURLToPath(new URL('../config/default.yaml', import.meta.url));
 
-/** `config init`: writes the starter as <dir>/default.yaml; returns the exit code. */
+/** The config files of `base` (`default`, `resilience`) that exist in `dir`. */
+function existing(dir: string, base: string): string[] {
+  return ['.yaml', '.yml', '.json']
+    .map((ext) => base + ext)
+    .filter((n) => existsSync(join(dir, n)));
+}
+
+/** Whether `file` parses to a mapping that is entirely the app's (see isAppOnlyFile). */
+function appOnly(file: string): boolean {
+  try {
+    return isAppOnlyFile(parse(readFileSync(file, 'utf8')));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `config init`: writes the starter and returns the exit code. The file is the pack's own
+ * `resilience.yaml` when the directory already has one, or when its `default.*` is the app's
+ * (node-config and the like); else `default.yaml`. Never a second file of the same layer.
+ */
 function init(dir: string, force: boolean): number {
-  const target = join(dir, 'default.yaml');
-  // The loader refuses a directory holding two default files, so never add a second one.
-  const other = ['default.yml', 'default.json'].find((name) => existsSync(join(dir, name)));
+  const own = existing(dir, 'resilience');
+  const shared = existing(dir, 'default');
+  const useOwn = own.length > 0 || (shared.length === 1 && appOnly(join(dir, shared[0]!)));
+  const name = useOwn ? 'resilience.yaml' : 'default.yaml';
+  const target = join(dir, name);
+  // The loader refuses a directory holding two files of one layer, so never add a second one.
+  const other = (useOwn ? own : shared).find((n) => n !== name);
   if (other !== undefined) {
     process.stderr.write(
       `express-resilience: ${join(dir, other)} already exists; remove it to write ${target}\n`,
@@ -67,8 +93,9 @@ function init(dir: string, force: boolean): number {
     }
     return 1;
   }
+  const beside = useOwn && shared.length > 0 ? ` (beside the app's ${shared[0]})` : '';
   process.stdout.write(
-    `Wrote ${target}\nCheck it with: express-resilience config validate --dir ${dir}\n`,
+    `Wrote ${target}${beside}\nCheck it with: express-resilience config validate --dir ${dir}\n`,
   );
   return 0;
 }
@@ -121,7 +148,7 @@ function main(argv: string[]): number {
   }
   if (command === 'init') {
     if (values.env !== undefined) {
-      return usageError('--env does not apply to config init (it writes default.yaml)');
+      return usageError('--env does not apply to config init (it writes the default layer)');
     }
     return init(configLocation({ dir: values.dir }).dir, values.force === true);
   }

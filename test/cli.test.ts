@@ -314,6 +314,23 @@ describe('express-resilience CLI', () => {
       assert.equal(readFileSync(join(dir, 'default.yaml'), 'utf8'), starter);
     });
 
+    it("writes resilience.yaml beside an app's own default.yaml (node-config), which it leaves alone", async () => {
+      const app = 'db:\n  host: localhost\nport: 8080\n';
+      const dir = dirs.make({ 'default.yaml': app });
+      const { code, stdout, stderr } = await cli(['config', 'init', '--dir', dir]);
+      assert.equal(code, 0, stderr);
+      const file = join(dir, 'resilience.yaml');
+      assert.match(stdout, new RegExp(`^Wrote ${file} \\(beside the app's default\\.yaml\\)\n`));
+      assert.equal(readFileSync(file, 'utf8'), starter);
+      assert.equal(readFileSync(join(dir, 'default.yaml'), 'utf8'), app);
+      const validated = await cli(['config', 'validate', '--dir', dir]);
+      assert.equal(validated.code, 0, validated.stderr);
+      // A second init finds the pack's own file and refuses.
+      const again = await cli(['config', 'init', '--dir', dir]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /resilience\.yaml already exists; pass --force/);
+    });
+
     it('never adds default.yaml beside a default.json, even with --force', async () => {
       const dir = dirs.make({ 'default.json': '{}' });
       const { code, stderr } = await cli(['config', 'init', '--dir', dir, '--force']);

@@ -181,9 +181,11 @@ npx express-resilience config init [--dir D] [--force]
 
 \`validate\` prints one line and exits 0, or lists every problem on stderr and exits 1.
 \`print\` prints the effective configuration with secrets redacted. \`init\` writes a commented
-starter \`<dir>/default.yaml\` (the package's \`config/default.yaml\`: every option at its
-default), creating the directory; it exits 1 and writes nothing when \`default.yaml\` exists
-(\`--force\` overwrites it) or a \`default.yml\` or \`default.json\` does. Usage errors exit 2.
+starter (the package's \`config/default.yaml\`: every option at its default), creating the
+directory: as \`<dir>/default.yaml\`, or as \`<dir>/resilience.yaml\` when the directory's
+\`default.*\` is the app's own (no pack section, no \`resilience:\` key) or a \`resilience.*\`
+exists. It exits 1 and writes nothing when that file exists (\`--force\` overwrites it) or another
+file of the same layer (\`.yml\`, \`.json\`) does. Usage errors exit 2.
 `;
 
 function cell(text: string): string {

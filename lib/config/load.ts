@@ -227,6 +227,16 @@ function sharedLayer(
   return undefined;
 }
 
+/**
+ * True when a shared file's parsed content is entirely the app's: at least one top-level key,
+ * none of them a pack section or `resilience:` ({@link sharedLayer} then reads nothing of it).
+ */
+export function isAppOnlyFile(data: unknown): boolean {
+  if (!isPlainObject(data)) return false;
+  const keys = Object.keys(data);
+  return keys.length > 0 && !keys.some((k) => k === OWN_BASE || SECTIONS.includes(k));
+}
+
 function findFile(dir: string, base: string, problems: string[]): string | undefined {
   const found = EXTENSIONS.map((ext) => join(dir, base + ext)).filter((file) => existsSync(file));
   if (found.length > 1) {

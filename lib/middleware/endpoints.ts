@@ -38,11 +38,11 @@ export class Endpoints {
 
   /**
    * Answers `req` when it is for one of the endpoints; returns false otherwise. `path` is the
-   * path as the app routes it, compared the way `mode` does (so `/Metrics` and `/metrics/`
-   * are `/metrics` where the app would route them there).
+   * path as the app routes it, already in the form `mode` compares (`comparable()`: so
+   * `/Metrics` and `/metrics/` are `/metrics` where the app would route them there).
    */
   serve(
-    path: string,
+    p: string,
     mode: DispatchMode,
     req: IncomingMessage,
     res: ServerResponse,
@@ -50,7 +50,6 @@ export class Endpoints {
   ): boolean {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return false;
-    const p = comparable(path, mode);
     if (this.pathsMode !== mode) {
       this.pathsMode = mode;
       this.paths = [this.metricsPath, this.livenessPath, this.readinessPath].map((e) =>

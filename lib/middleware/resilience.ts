@@ -22,6 +22,7 @@ import {
   CONNECT_DISPATCH,
   ExcludeList,
   RouteTable,
+  comparableReadings,
   dispatchModeOf,
   pathOf,
   type DispatchMode,
@@ -249,12 +250,12 @@ export function resilience(
   const handler = (req: IncomingMessage, res: ServerResponse, next: Next): void => {
     if ((req as { app?: unknown }).app !== checkedApp) checkApp(req);
     if (markRequests) forwardAsyncErrors(req);
-    // The path as the app will route it; every other reading is the route table's concern.
-    const path = pathOf(req);
-    if (endpoints.serve(path, mode, req, res, next)) return;
-    if (excluded.excludes(path, mode)) return next();
+    // The path as the app will route it (first), and its other readings.
+    const readings = comparableReadings(pathOf(req), mode);
+    if (endpoints.serve(readings[0]!, mode, req, res, next)) return;
+    if (excluded.excludes(readings, mode)) return next();
     if (lifecycle.refusing) return rejectShuttingDown(res);
-    table.lookup(req.method, path, mode).handle(req, res, next);
+    table.lookup(req.method, readings, mode).handle(req, res, next);
   };
 
   const namedRuntime = (name: string): PolicyRuntime => {

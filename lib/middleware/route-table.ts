@@ -63,6 +63,17 @@ export function comparable(path: string, mode: DispatchMode): string {
   return p;
 }
 
+/**
+ * Every reading of a request path ({@link pathReadings}), each as `mode` compares it: worked
+ * out once per request and shared by the endpoints, the exclusions and the route table. The
+ * first is the path as sent.
+ */
+export function comparableReadings(path: string, mode: DispatchMode): string[] {
+  const readings = pathReadings(path);
+  for (let i = 0; i < readings.length; i++) readings[i] = comparable(readings[i]!, mode);
+  return readings;
+}
+
 /** True when `candidate` (comparable) is `base` or, in prefix mode, below it. */
 function staticMatch(base: string, candidate: string, prefix: boolean): boolean {
   if (candidate === base) return true;
@@ -115,9 +126,11 @@ export class RouteTable<T> {
     });
   }
 
-  /** The first route whose method and path (in any reading) match, else the fallback. */
-  lookup(method: string | undefined, path: string, mode: DispatchMode = CONNECT_DISPATCH): T {
-    const readings = pathReadings(path).map((p) => comparable(p, mode));
+  /**
+   * The first route whose method and path (in any reading: {@link comparableReadings}) match,
+   * else the fallback.
+   */
+  lookup(method: string | undefined, readings: readonly string[], mode: DispatchMode): T {
     const index = modeIndex(mode);
     for (const route of this.routes) {
       if (route.methods !== null && !route.methods.has(method ?? 'GET')) continue;
@@ -160,16 +173,16 @@ export class ExcludeList {
 
   constructor(private readonly paths: readonly string[]) {}
 
-  excludes(path: string, mode: DispatchMode): boolean {
+  /** `readings`: the request path's {@link comparableReadings} under `mode`. */
+  excludes(readings: readonly string[], mode: DispatchMode): boolean {
     if (this.paths.length === 0) return false;
     const index = modeIndex(mode);
     const { exact, prefixes } = (this.compiled[index] ??= this.compile(mode));
-    return pathReadings(path).every((reading) => {
-      const p = comparable(reading, mode);
-      return (
-        exact.has(p) || prefixes.some((prefix) => p.startsWith(prefix) || p === prefix.slice(0, -1))
-      );
-    });
+    return readings.every(
+      (p) =>
+        exact.has(p) ||
+        prefixes.some((prefix) => p.startsWith(prefix) || p === prefix.slice(0, -1)),
+    );
   }
 
   private compile(mode: DispatchMode): { exact: Set<string>; prefixes: string[] } {

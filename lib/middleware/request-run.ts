@@ -2,10 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import {
   ShuttingDownError,
-  TimeoutError,
-  withoutStack,
   type BulkheadFullError,
   type ResilienceError,
+  type TimeoutError,
 } from '../errors.js';
 import type { BreakerPermit } from '../policies/breaker.js';
 import type { BulkheadLease } from '../policies/bulkhead.js';
@@ -167,7 +166,7 @@ export class RequestRun implements InflightRequest {
 
     // A deadline with no time left (header `0`, or an outer layer already out of time) would
     // only fire after the handler ran synchronously: answer now, before any policy or handler.
-    if (this.deadline !== undefined && this.deadline.expired) return this.expireNow();
+    if (this.deadline?.expireIfDue()) return this.handlerFinished();
     if (runtime.limiter !== undefined) this.rateLimit();
     else this.admit();
   }
@@ -333,7 +332,8 @@ export class RequestRun implements InflightRequest {
 
   private runHandler(): void {
     // Admission may have ended on the very tick the deadline passed, before its timer ran.
-    if (this.deadline !== undefined && this.deadline.expired) return this.expireNow();
+    // A slot taken during admission goes back: no handler will end it.
+    if (this.deadline?.expireIfDue()) return this.handlerFinished();
     this.stage = Stage.Handler;
     if (this.permit !== null) this.judgeAtHeaders();
     if (this.deadline !== undefined) runInRequestContext(this.deadline, this.next);
@@ -415,22 +415,6 @@ export class RequestRun implements InflightRequest {
     this.reject(err);
     if (inHandler) this.guardLateResponse(this.res.writableEnded);
   };
-
-  /** The deadline has passed before the handler ran: 504 now, the signal aborts with it. */
-  private expireNow(): void {
-    const deadline = this.deadline!;
-    const err = withoutStack(
-      () =>
-        new TimeoutError(`Deadline of ${deadline.timeoutMs} ms exceeded`, {
-          timeoutMs: deadline.timeoutMs,
-          status: this.runtime.policies.timeout.status,
-        }),
-    );
-    deadline.abort(err);
-    this.onExpire(err);
-    // A slot taken during admission goes back: no handler will end it.
-    this.handlerFinished();
-  }
 
   closeConnection(): void {
     // Rather than a header the app could read or overwrite: Node then sends

@@ -196,6 +196,19 @@ export class Deadline {
     return left > 0 ? left : 0;
   }
 
+  /**
+   * Expires the deadline now when its time is up but its timer has not fired yet (a timer
+   * fires on a later turn; work about to start must not run first): `onExpire`, then the
+   * signal aborts, as when the timer fires. Returns true when the deadline has expired.
+   */
+  expireIfDue(): boolean {
+    if (this.state === PENDING && this.clock.now() >= this.deadline) {
+      this.stopTimer();
+      fire(this);
+    }
+    return this.state === EXPIRED;
+  }
+
   /** True once the deadline has passed (by the timer or by the clock), even if cleared. */
   get expired(): boolean {
     return this.state === EXPIRED || this.clock.now() >= this.deadline;
